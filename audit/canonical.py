@@ -1,0 +1,40 @@
+"""Canonical JSON and keyed fingerprints shared by the audit chain and the gateway."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import rfc8785
+from django.conf import settings
+
+
+def chain_json(value: Any) -> bytes:
+    """Deterministic JSON for hashing chain events.
+
+    Sorted keys, no insignificant whitespace, UTF-8. It only has to survive its own round
+    trip through the database, so it uses the fast standard encoder; NaN and infinities are
+    refused because neither database stores them as JSON.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical JSON: equal values from any client give equal bytes (1.0 == 1)."""
+    return rfc8785.dumps(value)
+
+
+def params_hash(params: Any) -> str:
+    """SHA-256 of the canonical JSON of an action's parameters."""
+    return hashlib.sha256(canonical_json(params)).hexdigest()
+
+
+def fingerprint(value: Any) -> str:
+    """A keyed stand-in for a never-persist value: equal values correlate, none can be read back."""
+    try:
+        data = canonical_json(value)
+    except (TypeError, ValueError, rfc8785.CanonicalizationError):
+        data = repr(value).encode()
+    digest = hmac.new(settings.WARDEN_AUDIT_KEY.encode(), b"fingerprint\x00" + data, hashlib.sha256)
+    return "fp:" + digest.hexdigest()[:32]

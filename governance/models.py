@@ -1,0 +1,274 @@
+"""The governance registry: the vocabulary of DESIGN.md, one model each."""
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from governance import crypto
+
+NAME_RE = r"^[a-z0-9][a-z0-9_.\-]*$"
+name_validator = RegexValidator(NAME_RE, "use lower-case letters, digits, '.', '_' and '-'")
+
+
+class Sensitivity(models.TextChoices):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    CONFIDENTIAL = "confidential"
+    RESTRICTED = "restricted"
+
+    @property
+    def rank(self) -> int:
+        return list(Sensitivity).index(self)
+
+
+class Mode(models.TextChoices):
+    READ = "read"
+    WRITE = "write"
+
+
+class System(models.Model):
+    """An enterprise system that agents reach through a connector."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[name_validator])
+    display_name = models.CharField(max_length=128, blank=True)
+    connector = models.CharField(max_length=64, help_text="connector id, e.g. demo_crm, http, postgres")
+    description = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_label(self) -> str:
+        return self.name
+
+
+class DataObject(models.Model):
+    """A record type in a system (crm.customer), with its sensitivity and the data type of each field."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="data_objects")
+    sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
+    description = models.TextField(blank=True)
+    fields = models.JSONField(default=dict, blank=True, help_text="field name -> data type (see ContextRule)")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ActionType(models.Model):
+    """A verb on a system (crm.issue_refund), with the JSON schema of its parameters."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="action_types")
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    data_objects = models.ManyToManyField(DataObject, related_name="action_types")
+    params_schema = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ValueList(models.Model):
+    """A named list that tier conditions refer to (known_payees, company_domains)."""
+
+    name = models.CharField(max_length=64, unique=True, validators=[name_validator])
+    values = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Workflow(models.Model):
+    """A named, versioned unit of work and its access map."""
+
+    class OnReject(models.TextChoices):
+        CONTINUE = "continue"
+        END = "end"
+
+    name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    description = models.TextField(blank=True)
+    owner = models.CharField(max_length=254, blank=True, help_text="email of the owner, who gets Tier 2 notices")
+    version = models.PositiveIntegerField(default=1)
+    max_session_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(1)])
+    on_reject = models.CharField(max_length=16, choices=OnReject.choices, default=OnReject.CONTINUE)
+    destinations = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_label(self) -> str:
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """The full specification of a workflow as it was at one version."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    spec = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["workflow", "-version"]
+        constraints = [models.UniqueConstraint(fields=["workflow", "version"], name="workflow_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} v{self.version}"
+
+
+class AccessGrant(models.Model):
+    """One row of a workflow's access map: data object x mode. Read and write are separate grants."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="grants")
+    data_object = models.ForeignKey(DataObject, on_delete=models.PROTECT, related_name="grants")
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+
+    class Meta:
+        ordering = ["workflow", "data_object__name", "mode"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "data_object", "mode"], name="access_grant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name}: {self.mode} {self.data_object.name}"
+
+
+class TierAssignment(models.Model):
+    """Workflow x action type -> tier 1-4; conditions on the parameters may raise it, never lower it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tiers")
+    action_type = models.ForeignKey(ActionType, on_delete=models.PROTECT, related_name="tier_assignments")
+    tier = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(4)])
+    conditions = models.JSONField(default=list, blank=True)
+    quorum = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["workflow", "action_type__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "action_type"], name="tier_assignment_unique"),
+            models.CheckConstraint(condition=models.Q(tier__gte=1, tier__lte=4), name="tier_between_1_and_4"),
+            models.CheckConstraint(condition=models.Q(quorum__gte=1), name="quorum_at_least_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name}: {self.action_type.name} -> tier {self.tier}"
+
+
+class ContextRule(models.Model):
+    """How values of one data type may enter the model's context, when they are cleared, and
+    whether they may ever be persisted."""
+
+    class Handling(models.TextChoices):
+        FULL = "full"
+        REDACTED = "redacted"
+        SUMMARIZED = "summarized"
+        NEVER = "never"
+
+    class Clear(models.TextChoices):
+        STEP = "step", "after this step"
+        SESSION = "session", "at the end of the session"
+
+    data_type = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    handling = models.CharField(max_length=16, choices=Handling.choices, default=Handling.FULL)
+    clear = models.CharField(max_length=16, choices=Clear.choices, default=Clear.SESSION)
+    persist = models.BooleanField(default=True, help_text="may values appear in logs and the audit trail")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["data_type"]
+
+    def __str__(self) -> str:
+        return self.data_type
+
+
+class AgentIdentity(models.Model):
+    """A provisioned, non-human identity. Never a user's credentials."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        DEPROVISIONED = "deprovisioned"
+
+    name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    description = models.TextField(blank=True)
+    owner = models.CharField(max_length=254, help_text="email of the sponsor accountable for this agent")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    recertify_by = models.DateField(null=True, blank=True)
+    workflows = models.ManyToManyField(Workflow, related_name="agents", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "agent identities"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_label(self) -> str:
+        return f"agent:{self.name}"
+
+    @property
+    def recertification_overdue(self) -> bool:
+        return self.recertify_by is not None and self.recertify_by < timezone.localdate()
+
+
+class ServiceCredential(models.Model):
+    """The secret a connector uses for one system, encrypted at rest. The model never sees it."""
+
+    name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="credentials")
+    scope = models.CharField(max_length=255, blank=True)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    rotation_period_days = models.PositiveIntegerField(default=90)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<ServiceCredential {self.name} system={self.system_id}>"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def set_secret(self, plaintext: str) -> None:
+        """Encrypt and keep a new secret; the caller saves."""
+        if not plaintext:
+            raise ValueError("a service credential secret cannot be empty")
+        self.secret_encrypted = crypto.encrypt(plaintext)
+        self.rotated_at = timezone.now()
+
+    def reveal(self) -> str:
+        """The plaintext, for the connector that uses it. Never log or return it elsewhere."""
+        if not self.secret_encrypted:
+            raise crypto.SecretUnreadable(f"service credential {self.name!r} has no secret set")
+        return crypto.decrypt(self.secret_encrypted)

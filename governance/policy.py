@@ -1,0 +1,172 @@
+"""The tier decision: a pure function over an in-memory snapshot of one workflow.
+
+decide() does no I/O once it has a WorkflowSnapshot. It denies by default: an unknown
+action, a data object outside the access map, a write without a write grant, or
+parameters that fail the action's JSON schema. Conditions raise tiers and never lower them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from governance.conditions import Condition, compile_condition
+
+if TYPE_CHECKING:
+    from governance.models import Workflow
+
+HUMAN_ONLY = 4
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    system: str
+    mode: str
+    data_objects: tuple[str, ...]
+    params_schema: Mapping[str, Any]
+    validator: Draft202012Validator = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TierRule:
+    action: str
+    tier: int
+    quorum: int
+    conditions: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class WorkflowSnapshot:
+    name: str
+    version: int
+    grants: frozenset[tuple[str, str]]
+    actions: Mapping[str, ActionSpec]
+    tiers: Mapping[str, TierRule]
+
+
+@dataclass(frozen=True)
+class Decision:
+    tier: int | None  # None: refused before any tier applies (outside the access map)
+    allowed: bool  # False for every refusal, and for tier 4, which never executes
+    reason: str
+    grants_used: tuple[tuple[str, str], ...] = ()
+    quorum: int = 1
+    base_tier: int | None = None
+    rules_applied: tuple[str, ...] = ()
+
+
+def build_snapshot(
+    workflow: Mapping[str, Any],
+    actions: Mapping[str, Mapping[str, Any]],
+    lists: Mapping[str, list[Any]] | None = None,
+) -> WorkflowSnapshot:
+    """A snapshot from the policy-file form of a workflow and the action types it names.
+
+    workflow: {name, version?, access: [{data_object, mode}], tiers: [{action, tier, quorum?, conditions?}]}
+    actions:  name -> {system, mode, data_objects, params_schema}
+    """
+    lists = dict(lists or {})
+    specs: dict[str, ActionSpec] = {}
+    rules: dict[str, TierRule] = {}
+    for tier in workflow.get("tiers", ()):
+        name = tier["action"]
+        action = actions.get(name)
+        if action is None:
+            continue  # unknown actions stay unknown, and so are denied
+        schema = action.get("params_schema") or {}
+        specs[name] = ActionSpec(
+            name=name, system=action.get("system", ""), mode=action["mode"],
+            data_objects=tuple(action.get("data_objects", ())), params_schema=schema,
+            validator=Draft202012Validator(schema),
+        )  # fmt: skip
+        conditions = tuple(compile_condition(c, lists) for c in tier.get("conditions") or ())
+        rules[name] = TierRule(name, int(tier["tier"]), int(tier.get("quorum", 1)), conditions)
+    grants = frozenset((g["data_object"], g["mode"]) for g in workflow.get("access", ()))
+    return WorkflowSnapshot(
+        name=workflow["name"], version=int(workflow.get("version", 1)), grants=grants,
+        actions=MappingProxyType(specs), tiers=MappingProxyType(rules),
+    )  # fmt: skip
+
+
+def snapshot(workflow: Workflow) -> WorkflowSnapshot:
+    """Read one workflow and what it references from the database."""
+    from governance.models import ValueList
+
+    tiers = list(workflow.tiers.select_related("action_type__system").prefetch_related("action_type__data_objects"))
+    actions = {
+        t.action_type.name: {
+            "system": t.action_type.system.name,
+            "mode": t.action_type.mode,
+            "data_objects": [d.name for d in t.action_type.data_objects.all()],
+            "params_schema": t.action_type.params_schema,
+        }
+        for t in tiers
+    }
+    spec = {
+        "name": workflow.name,
+        "version": workflow.version,
+        "access": [{"data_object": name, "mode": mode} for name, mode in
+                   workflow.grants.values_list("data_object__name", "mode")],
+        "tiers": [
+            {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": t.conditions}
+            for t in tiers
+        ],
+    }
+    lists = dict(ValueList.objects.values_list("name", "values"))
+    return build_snapshot(spec, actions, lists)
+
+
+def _schema_error(validator: Draft202012Validator, params: dict[str, Any]) -> str:
+    """What is wrong, without echoing parameter values (they may be sensitive)."""
+    error = best_match(validator.iter_errors(params))
+    if error is None:
+        return "invalid"
+    where = ".".join(str(p) for p in error.absolute_path) or "the parameters"
+    if error.validator in ("required", "additionalProperties", "propertyNames"):
+        return f"{where}: {error.message}"
+    return f"{where}: must satisfy {error.validator}={error.validator_value!r}"
+
+
+def _deny(reason: str, grants: Iterable[tuple[str, str]] = ()) -> Decision:
+    return Decision(tier=None, allowed=False, reason=reason, grants_used=tuple(grants))
+
+
+def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any) -> Decision:
+    """The tier of one tool call, or a refusal, with a reason a person can read."""
+    snap = workflow if isinstance(workflow, WorkflowSnapshot) else snapshot(workflow)
+    action = snap.actions.get(action_name) if isinstance(action_name, str) else None
+    rule = snap.tiers.get(action_name) if action is not None else None
+    if action is None or rule is None:
+        return _deny(f"unknown action {action_name!r}: it is not in the access map of workflow {snap.name!r}")
+    if not action.data_objects:
+        return _deny(f"action {action.name!r} names no data objects, so no grant can cover it")
+    needed = tuple(sorted((obj, action.mode) for obj in action.data_objects))
+    missing = [f"{mode} on {obj}" for obj, mode in needed if (obj, mode) not in snap.grants]
+    if missing:
+        return _deny(f"workflow {snap.name!r} has no grant for {', '.join(missing)} (needed by {action.name!r})")
+    if not isinstance(params, dict):
+        return _deny(f"parameters of {action.name!r} must be a JSON object, not {type(params).__name__}", needed)
+    if not action.validator.is_valid(params):
+        return _deny(f"parameters do not match the schema of {action.name!r}: "
+                     f"{_schema_error(action.validator, params)}", needed)  # fmt: skip
+
+    tier, applied = rule.tier, []
+    for condition in rule.conditions:
+        if condition.tier > rule.tier and condition.holds(params):
+            applied.append(f"{condition.describe()} -> tier {condition.tier}")
+            tier = max(tier, condition.tier)
+    if applied:
+        reason = f"tier {tier} (raised from {rule.tier}): " + "; ".join(applied)
+    else:
+        reason = f"tier {tier}: assigned to {action.name!r} in workflow {snap.name!r}"
+    if tier >= HUMAN_ONLY:
+        reason += "; human only, never executed by an agent"
+    return Decision(
+        tier=tier, allowed=tier < HUMAN_ONLY, reason=reason, grants_used=needed,
+        quorum=rule.quorum, base_tier=rule.tier, rules_applied=tuple(applied),
+    )  # fmt: skip

@@ -1,0 +1,20 @@
+"""Policy as code: read a YAML policy, plan it against the database, apply it, export it."""
+from __future__ import annotations
+
+import yaml
+
+from governance.policyfile.apply import Change, apply_policy, plan, summary
+from governance.policyfile.load import PolicyError, load, validate
+from governance.policyfile.state import from_database, from_document, to_document
+
+
+def export_yaml() -> str:
+    """The current configuration as a policy file that policy_apply accepts unchanged."""
+    header = "# Warden policy, exported from the database. Apply with: manage.py policy_apply FILE\n"
+    return header + yaml.safe_dump(to_document(from_database()), sort_keys=False, allow_unicode=True, width=100)
+
+
+__all__ = [
+    "Change", "PolicyError", "apply_policy", "export_yaml", "from_database", "from_document",
+    "load", "plan", "summary", "to_document", "validate",
+]  # fmt: skip

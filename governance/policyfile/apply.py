@@ -1,0 +1,167 @@
+"""Plan and apply a policy: the difference between the file and the database, in one transaction."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditlog.context import set_extra_data
+from django.db import transaction
+from django.db.models import ProtectedError
+
+import audit
+from governance.models import (
+    AccessGrant, ActionType, AgentIdentity, ContextRule, DataObject, System, TierAssignment, ValueList,
+    Workflow, WorkflowVersion,
+)  # fmt: skip
+from governance.policyfile.load import PolicyError
+from governance.policyfile.state import KINDS, State, from_database, workflow_spec
+
+SINGULAR = {
+    "lists": "list", "systems": "system", "data_objects": "data object", "action_types": "action type",
+    "context_rules": "context rule", "workflows": "workflow", "agents": "agent",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Change:
+    op: str  # create | update | delete | deprovision
+    kind: str
+    name: str
+    fields: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-", "deprovision": "-"}[self.op]
+        detail = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{sign} {self.op} {SINGULAR[self.kind]} {self.name}{detail}"
+
+
+def plan(desired: State, current: State) -> list[Change]:
+    changes: list[Change] = []
+    for kind in KINDS:
+        for name, spec in desired[kind].items():
+            if name not in current[kind]:
+                changes.append(Change("create", kind, name))
+            elif spec != current[kind][name]:
+                changed = tuple(k for k in spec if spec[k] != current[kind][name].get(k))
+                changes.append(Change("update", kind, name, changed))
+    for kind in reversed(KINDS):
+        for name, spec in current[kind].items():
+            if name in desired[kind]:
+                continue
+            if kind == "agents":
+                # Agents keep their history: leaving one out of the file deprovisions it.
+                if spec["status"] != AgentIdentity.Status.DEPROVISIONED:
+                    changes.append(Change("deprovision", kind, name))
+            else:
+                changes.append(Change("delete", kind, name))
+    return changes
+
+
+def summary(changes: list[Change]) -> str:
+    count = {op: sum(c.op == op for c in changes) for op in ("create", "update", "delete", "deprovision")}
+    text = f"Plan: {count['create']} to create, {count['update']} to update, {count['delete']} to delete"
+    if count["deprovision"]:
+        text += f", {count['deprovision']} to deprovision"
+    return text + "."
+
+
+def _upsert(kind: str, name: str, spec: dict[str, Any], actor: str) -> None:
+    if kind == "lists":
+        ValueList.objects.update_or_create(name=name, defaults={"values": spec["values"]})
+    elif kind == "systems":
+        System.objects.update_or_create(name=name, defaults=spec)
+    elif kind == "data_objects":
+        DataObject.objects.update_or_create(
+            name=name, defaults={**spec, "system": System.objects.get(name=spec["system"])}
+        )
+    elif kind == "action_types":
+        action, _ = ActionType.objects.update_or_create(name=name, defaults={
+            "system": System.objects.get(name=spec["system"]), "mode": spec["mode"],
+            "params_schema": spec["params_schema"], "description": spec["description"],
+        })  # fmt: skip
+        action.data_objects.set(DataObject.objects.filter(name__in=spec["data_objects"]))
+    elif kind == "context_rules":
+        ContextRule.objects.update_or_create(data_type=name, defaults=spec)
+    elif kind == "workflows":
+        _upsert_workflow(name, spec, actor)
+    elif kind == "agents":
+        agent, _ = AgentIdentity.objects.update_or_create(name=name, defaults={
+            "description": spec["description"], "owner": spec["owner"], "status": spec["status"],
+            "recertify_by": dt.date.fromisoformat(spec["recertify_by"]) if spec["recertify_by"] else None,
+        })  # fmt: skip
+        agent.workflows.set(Workflow.objects.filter(name__in=spec["workflows"]))
+
+
+def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
+    fields = {k: spec[k] for k in ("description", "owner", "max_session_seconds", "on_reject", "destinations")}
+    workflow = Workflow.objects.select_for_update().filter(name=name).first()
+    if workflow is None:
+        workflow = Workflow.objects.create(name=name, version=1, **fields)
+    else:
+        for key, value in fields.items():
+            setattr(workflow, key, value)
+        workflow.version += 1
+        workflow.save()
+        workflow.grants.all().delete()
+        workflow.tiers.all().delete()
+    objects = {o.name: o for o in DataObject.objects.filter(name__in=[g["data_object"] for g in spec["access"]])}
+    AccessGrant.objects.bulk_create(
+        AccessGrant(workflow=workflow, data_object=objects[g["data_object"]], mode=g["mode"]) for g in spec["access"]
+    )
+    actions = {a.name: a for a in ActionType.objects.filter(name__in=[t["action"] for t in spec["tiers"]])}
+    TierAssignment.objects.bulk_create(
+        TierAssignment(workflow=workflow, action_type=actions[t["action"]], tier=t["tier"],
+                       quorum=t["quorum"], conditions=t["conditions"])  # fmt: skip
+        for t in spec["tiers"]
+    )
+    WorkflowVersion.objects.create(workflow=workflow, version=workflow.version,
+                                   spec=workflow_spec(workflow), created_by=actor)  # fmt: skip
+
+
+_MODELS = {
+    "lists": (ValueList, "name"), "systems": (System, "name"), "data_objects": (DataObject, "name"),
+    "action_types": (ActionType, "name"), "context_rules": (ContextRule, "data_type"),
+    "workflows": (Workflow, "name"),
+}  # fmt: skip
+
+
+def _remove(change: Change) -> None:
+    if change.op == "deprovision":
+        AgentIdentity.objects.filter(name=change.name).update(status=AgentIdentity.Status.DEPROVISIONED)
+        return
+    model, key = _MODELS[change.kind]
+    try:
+        model.objects.get(**{key: change.name}).delete()
+    except ProtectedError as exc:
+        users = sorted({str(obj) for obj in exc.protected_objects})[:5]
+        raise PolicyError([
+            f"{change.kind}: cannot delete {SINGULAR[change.kind]} {change.name!r}: still used by {', '.join(users)}"
+        ]) from None
+
+
+def apply_policy(desired: State, *, actor: str, dry_run: bool = False, source: str = "") -> list[Change]:
+    """Plan against the database and, unless dry_run, apply the plan and audit it, all in one transaction."""
+    with transaction.atomic(), set_extra_data({"actor_email": actor}):
+        changes = plan(desired, from_database())
+        if dry_run or not changes:
+            return changes
+        for change in changes:
+            if change.op in ("create", "update"):
+                _upsert(change.kind, change.name, desired[change.kind][change.name], actor)
+        for change in changes:
+            if change.op in ("delete", "deprovision"):
+                _remove(change)
+        for change in changes:
+            audit.record(
+                f"policy.{change.op}d" if change.op != "deprovision" else "provisioning.agent_deprovisioned",
+                actor,
+                workflow=change.name if change.kind == "workflows" else "",
+                outcome="applied",
+                details={"kind": SINGULAR[change.kind], "name": change.name, "fields": list(change.fields)},
+            )
+        audit.record(
+            "policy.applied", actor, outcome="applied",
+            details={"source": source, "summary": summary(changes), "changes": [str(c) for c in changes]},
+        )  # fmt: skip
+    return changes

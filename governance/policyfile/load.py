@@ -1,0 +1,192 @@
+"""Reading and validating a policy file. Every error carries its path in the file."""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from governance.conditions import compile_condition
+from governance.policyfile.schema import DOCUMENT
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be applied. `errors` lists every problem, each with its path."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise PolicyError([f"{where}: {exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError([f"not valid YAML: {exc}"]) from None
+
+
+def _plain(value: Any) -> Any:
+    """YAML turns 2027-05-01 into a date; the policy wants the ISO string."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def path_str(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def _structure_errors(doc: Any) -> list[str]:
+    errors = []
+    for error in sorted(Draft202012Validator(DOCUMENT).iter_errors(doc), key=lambda e: list(map(str, e.path))):
+        where = path_str(error.absolute_path)
+        if error.absolute_path and error.absolute_path[-1] == "tier" and error.validator != "required":
+            errors.append(f"{where}: tier must be an integer from 1 to 4, not {error.instance!r}")
+        else:
+            errors.append(f"{where}: {error.message}")
+    return errors
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Checker:
+    def __init__(self, doc: dict[str, Any]):
+        self.doc = doc
+        self.errors: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def names(self, kind: str, key: str = "name") -> dict[str, dict[str, Any]]:
+        """name -> item for one list, reporting duplicates."""
+        seen: dict[str, int] = {}
+        items: dict[str, dict[str, Any]] = {}
+        for i, item in enumerate(self.doc.get(kind) or []):
+            name = item.get(key)
+            if name in seen:
+                self.error(f"{kind}[{i}].{key}", f"duplicate {key} {name!r} (first at {kind}[{seen[name]}])")
+                continue
+            seen[name] = i
+            items[name] = item
+        return items
+
+    def ref(self, where: str, what: str, name: str, known: dict[str, Any]) -> bool:
+        if name in known:
+            return True
+        self.error(where, f"unknown {what} {name!r}{_suggest(name, known)}")
+        return False
+
+    def run(self) -> list[str]:
+        lists = self.doc.get("lists") or {}
+        systems = self.names("systems")
+        data_objects = self.names("data_objects")
+        actions = self.names("action_types")
+        self.names("context_rules", key="data_type")
+        workflows = self.names("workflows")
+        self.names("agents")
+
+        for i, obj in enumerate(self.doc.get("data_objects") or []):
+            self.ref(f"data_objects[{i}].system", "system", obj["system"], systems)
+        for i, action in enumerate(self.doc.get("action_types") or []):
+            self.ref(f"action_types[{i}].system", "system", action["system"], systems)
+            for j, name in enumerate(action["data_objects"]):
+                self.ref(f"action_types[{i}].data_objects[{j}]", "data object", name, data_objects)
+            try:
+                Draft202012Validator.check_schema(action.get("params_schema") or {})
+            except SchemaError as exc:
+                self.error(f"action_types[{i}].params_schema", f"not a valid JSON schema: {exc.message}")
+        for i, workflow in enumerate(self.doc.get("workflows") or []):
+            self._workflow(f"workflows[{i}]", workflow, data_objects, actions, lists)
+        for i, agent in enumerate(self.doc.get("agents") or []):
+            for j, name in enumerate(agent.get("workflows") or []):
+                self.ref(f"agents[{i}].workflows[{j}]", "workflow", name, workflows)
+            if agent.get("recertify_by"):
+                try:
+                    dt.date.fromisoformat(agent["recertify_by"])
+                except ValueError:
+                    self.error(f"agents[{i}].recertify_by", f"{agent['recertify_by']!r} is not a date (YYYY-MM-DD)")
+        return self.errors
+
+    def _workflow(self, where: str, workflow: dict[str, Any], data_objects: dict[str, Any],
+                  actions: dict[str, Any], lists: dict[str, list[Any]]) -> None:  # fmt: skip
+        granted: set[tuple[str, str]] = set()
+        for j, grant in enumerate(workflow.get("access") or []):
+            key = (grant["data_object"], grant["mode"])
+            self.ref(f"{where}.access[{j}].data_object", "data object", key[0], data_objects)
+            if key in granted:
+                self.error(f"{where}.access[{j}]", f"duplicate grant {key[1]} on {key[0]!r}")
+            granted.add(key)
+        seen: set[str] = set()
+        for j, tier in enumerate(workflow.get("tiers") or []):
+            at = f"{where}.tiers[{j}]"
+            name = tier["action"]
+            if name in seen:
+                self.error(f"{at}.action", f"duplicate tier assignment for {name!r}")
+            seen.add(name)
+            if self.ref(f"{at}.action", "action", name, actions):
+                action = actions[name]
+                missing = [f"{action['mode']} on {obj}" for obj in action["data_objects"]
+                           if (obj, action["mode"]) not in granted]  # fmt: skip
+                if missing:
+                    self.error(f"{at}.action", f"{name!r} needs {', '.join(missing)}, which the access map does not grant")
+            for k, condition in enumerate(tier.get("conditions") or []):
+                try:
+                    compile_condition(condition, lists)
+                except ValueError as exc:
+                    self.error(f"{at}.conditions[{k}]", str(exc))
+                    continue
+                if condition["tier"] <= tier["tier"]:
+                    self.error(f"{at}.conditions[{k}].tier",
+                               f"tier {condition['tier']} does not raise the assigned tier {tier['tier']}")  # fmt: skip
+
+
+def validate(doc: Any) -> list[str]:
+    """Every problem in a parsed policy document; an empty list when it can be applied."""
+    if doc is None:
+        return ["(document): the policy file is empty"]
+    errors = _structure_errors(doc)
+    if errors:
+        return errors  # reference checks assume the structure holds
+    return _Checker(doc).run()
+
+
+def load(text: str) -> dict[str, Any]:
+    """Parse and validate; raise PolicyError listing every problem."""
+    doc = _plain(parse_yaml(text))
+    errors = validate(doc)
+    if errors:
+        raise PolicyError(errors)
+    return doc

@@ -1,0 +1,80 @@
+"""The shape of a policy file, as a JSON schema. Reference checks live in validate.py."""
+from __future__ import annotations
+
+from governance.conditions import OPERATORS
+from governance.models import NAME_RE
+
+NAME = {"type": "string", "pattern": NAME_RE, "maxLength": 128}
+TEXT = {"type": "string"}
+TIER = {"type": "integer", "minimum": 1, "maximum": 4}
+
+
+def _obj(required: list[str], **properties: object) -> dict[str, object]:
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+
+
+def _list_of(item: dict[str, object]) -> dict[str, object]:
+    return {"type": "array", "items": item}
+
+
+CONDITION = _obj(
+    ["param", "op", "tier"],
+    param={"type": "string", "minLength": 1},
+    op={"enum": list(OPERATORS)},
+    value={},
+    list=NAME,
+    tier=TIER,
+)
+
+DOCUMENT = _obj(
+    [],
+    version={"const": 1},
+    lists={
+        "type": "object",
+        "propertyNames": NAME,
+        "additionalProperties": _list_of({"type": ["string", "number", "boolean"]}),
+    },
+    systems=_list_of(_obj(
+        ["name", "connector"],
+        name=NAME, display_name=TEXT, connector=NAME, description=TEXT, config={"type": "object"},
+    )),
+    data_objects=_list_of(_obj(
+        ["name", "system"],
+        name=NAME, system=NAME, description=TEXT,
+        sensitivity={"enum": ["public", "internal", "confidential", "restricted"]},
+        fields={"type": "object", "additionalProperties": NAME},
+    )),
+    action_types=_list_of(_obj(
+        ["name", "system", "mode", "data_objects"],
+        name=NAME, system=NAME, mode={"enum": ["read", "write"]}, description=TEXT,
+        data_objects={**_list_of(NAME), "minItems": 1},
+        params_schema={"type": "object"},
+    )),
+    context_rules=_list_of(_obj(
+        ["data_type"],
+        data_type=NAME, description=TEXT,
+        handling={"enum": ["full", "redacted", "summarized", "never"]},
+        clear={"enum": ["step", "session"]},
+        persist={"type": "boolean"},
+    )),
+    workflows=_list_of(_obj(
+        ["name"],
+        name=NAME, description=TEXT, owner=TEXT,
+        max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
+        on_reject={"enum": ["continue", "end"]},
+        destinations=_list_of({"type": ["string", "object"]}),
+        access=_list_of(_obj(["data_object", "mode"], data_object=NAME, mode={"enum": ["read", "write"]})),
+        tiers=_list_of(_obj(
+            ["action", "tier"],
+            action=NAME, tier=TIER, quorum={"type": "integer", "minimum": 1, "maximum": 10},
+            conditions=_list_of(CONDITION),
+        )),
+    )),
+    agents=_list_of(_obj(
+        ["name", "owner"],
+        name=NAME, description=TEXT, owner={"type": "string", "minLength": 1},
+        status={"enum": ["active", "suspended", "deprovisioned"]},
+        recertify_by={"type": ["string", "null"]},
+        workflows=_list_of(NAME),
+    )),
+)  # fmt: skip

@@ -1,0 +1,144 @@
+"""One normalized form for a policy, whether it comes from a file or from the database.
+
+State = {kind: {name: spec}}, with defaults filled in and unordered lists sorted, so that
+comparing the two forms gives the plan, and exporting the database gives a file that
+applies unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from governance.models import (
+    AccessGrant, ActionType, AgentIdentity, ContextRule, DataObject, System, TierAssignment, ValueList, Workflow,
+)  # fmt: skip
+
+State = dict[str, dict[str, dict[str, Any]]]
+
+# Dependency order: a kind only refers to kinds before it.
+KINDS = ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents")
+KEY = {kind: "name" for kind in KINDS} | {"context_rules": "data_type"}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "lists": {"values": []},
+    "systems": {"display_name": "", "description": "", "config": {}},
+    "data_objects": {"sensitivity": "internal", "description": "", "fields": {}},
+    "action_types": {"description": "", "params_schema": {}},
+    "context_rules": {"handling": "full", "clear": "session", "persist": True, "description": ""},
+    "workflows": {
+        "description": "", "owner": "", "max_session_seconds": 900, "on_reject": "continue",
+        "destinations": [], "access": [], "tiers": [],
+    },  # fmt: skip
+    "agents": {"description": "", "status": "active", "recertify_by": None, "workflows": []},
+}
+
+
+def _tier(tier: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "action": tier["action"],
+        "tier": tier["tier"],
+        "quorum": tier.get("quorum", 1),
+        "conditions": list(tier.get("conditions") or []),
+    }
+
+
+def normalize_item(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    spec = {**DEFAULTS[kind], **{k: v for k, v in item.items() if k != KEY[kind]}}
+    if kind == "action_types":
+        spec["data_objects"] = sorted(spec["data_objects"])
+    elif kind == "workflows":
+        spec["access"] = sorted(({"data_object": g["data_object"], "mode": g["mode"]} for g in spec["access"]),
+                                key=lambda g: (g["data_object"], g["mode"]))  # fmt: skip
+        spec["tiers"] = sorted((_tier(t) for t in spec["tiers"]), key=lambda t: t["action"])
+    elif kind == "agents":
+        spec["workflows"] = sorted(spec["workflows"])
+    return spec
+
+
+def from_document(doc: dict[str, Any]) -> State:
+    state: State = {kind: {} for kind in KINDS}
+    for name, values in (doc.get("lists") or {}).items():
+        state["lists"][name] = normalize_item("lists", {"values": list(values)})
+    for kind in KINDS[1:]:
+        for item in doc.get(kind) or []:
+            state[kind][item[KEY[kind]]] = normalize_item(kind, item)
+    return state
+
+
+def workflow_spec(workflow: Workflow) -> dict[str, Any]:
+    """The normalized policy form of one workflow, as stored in WorkflowVersion."""
+    grants = AccessGrant.objects.filter(workflow=workflow).values_list("data_object__name", "mode")
+    tiers = TierAssignment.objects.filter(workflow=workflow).select_related("action_type")
+    return normalize_item("workflows", {
+        "description": workflow.description, "owner": workflow.owner,
+        "max_session_seconds": workflow.max_session_seconds, "on_reject": workflow.on_reject,
+        "destinations": workflow.destinations,
+        "access": [{"data_object": d, "mode": m} for d, m in grants],
+        "tiers": [{"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": t.conditions}
+                  for t in tiers],
+    })  # fmt: skip
+
+
+def from_database() -> State:
+    state: State = {kind: {} for kind in KINDS}
+    for vlist in ValueList.objects.all():
+        state["lists"][vlist.name] = normalize_item("lists", {"values": vlist.values})
+    for system in System.objects.all():
+        state["systems"][system.name] = normalize_item("systems", {
+            "display_name": system.display_name, "connector": system.connector,
+            "description": system.description, "config": system.config,
+        })  # fmt: skip
+    for obj in DataObject.objects.select_related("system"):
+        state["data_objects"][obj.name] = normalize_item("data_objects", {
+            "system": obj.system.name, "sensitivity": obj.sensitivity,
+            "description": obj.description, "fields": obj.fields,
+        })  # fmt: skip
+    for action in ActionType.objects.select_related("system").prefetch_related("data_objects"):
+        state["action_types"][action.name] = normalize_item("action_types", {
+            "system": action.system.name, "mode": action.mode, "description": action.description,
+            "data_objects": [d.name for d in action.data_objects.all()], "params_schema": action.params_schema,
+        })  # fmt: skip
+    for rule in ContextRule.objects.all():
+        state["context_rules"][rule.data_type] = normalize_item("context_rules", {
+            "handling": rule.handling, "clear": rule.clear, "persist": rule.persist,
+            "description": rule.description,
+        })  # fmt: skip
+    for workflow in Workflow.objects.all():
+        state["workflows"][workflow.name] = workflow_spec(workflow)
+    for agent in AgentIdentity.objects.prefetch_related("workflows"):
+        state["agents"][agent.name] = normalize_item("agents", {
+            "description": agent.description, "owner": agent.owner, "status": agent.status,
+            "recertify_by": agent.recertify_by.isoformat() if agent.recertify_by else None,
+            "workflows": [w.name for w in agent.workflows.all()],
+        })  # fmt: skip
+    return state
+
+
+# Fields that identify an item come first in an exported file, so it reads like a hand-written one.
+_FIELD_ORDER = ("system", "connector", "display_name", "mode", "sensitivity", "owner", "status",
+                "recertify_by", "handling", "clear", "persist", "description")  # fmt: skip
+
+
+def _field_rank(field: str) -> int:
+    return _FIELD_ORDER.index(field) if field in _FIELD_ORDER else len(_FIELD_ORDER)
+
+
+def to_document(state: State) -> dict[str, Any]:
+    """A policy document for `state`, leaving out values equal to their defaults."""
+    doc: dict[str, Any] = {"version": 1}
+    if state["lists"]:
+        doc["lists"] = {name: spec["values"] for name, spec in sorted(state["lists"].items())}
+    for kind in KINDS[1:]:
+        items = []
+        for name, spec in sorted(state[kind].items()):
+            item: dict[str, Any] = {KEY[kind]: name}
+            for field, value in sorted(spec.items(), key=lambda kv: _field_rank(kv[0])):
+                if kind == "workflows" and field == "tiers":
+                    value = [{k: v for k, v in t.items() if not (k == "quorum" and v == 1)
+                              and not (k == "conditions" and not v)} for t in value]  # fmt: skip
+                if field in DEFAULTS[kind] and DEFAULTS[kind][field] == value:
+                    continue
+                item[field] = value
+            items.append(item)
+        if items:
+            doc[kind] = items
+    return doc
