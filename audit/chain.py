@@ -16,7 +16,7 @@ from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from audit.canonical import chain_json
@@ -137,9 +137,12 @@ def verify(*, chunk_size: int = 5000, progress: Callable[[int, int], None] | Non
     columns = (*HASHED_FIELDS, "prev_hash", "hash")
     prev_hash, expected, count, last_seq = GENESIS_HASH, 1, 0, 0
     while True:
-        rows = list(
-            AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq").values_list(*columns)[:chunk_size]
-        )
+        try:
+            rows = list(
+                AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq").values_list(*columns)[:chunk_size]
+            )
+        except (ValueError, TypeError, DatabaseError) as exc:
+            return _unreadable(count, last_seq, exc)
         if not rows:
             break
         for row in rows:
@@ -149,8 +152,11 @@ def verify(*, chunk_size: int = 5000, progress: Callable[[int, int], None] | Non
                     False, count, last_seq, expected, "missing",
                     f"missing: events {expected}..{seq - 1} are absent (the next event present is seq {seq})",
                 )  # fmt: skip
-            fields = _fields_of(row[:-2])
-            if compute_hash(stored_prev, fields) != stored_hash:
+            try:
+                intact = compute_hash(stored_prev, _fields_of(row[:-2])) == stored_hash
+            except (ValueError, TypeError, AttributeError) as exc:
+                return VerifyResult(False, count, last_seq, seq, "altered", f"altered: seq {seq} is malformed ({exc})")
+            if not intact:
                 return _diagnose(seq, stored_prev, count, last_seq)
             if stored_prev != prev_hash:
                 return VerifyResult(
@@ -162,6 +168,14 @@ def verify(*, chunk_size: int = 5000, progress: Callable[[int, int], None] | Non
         if progress:
             progress(count, total)
     return _check_head(count, last_seq, prev_hash)
+
+
+def _unreadable(count: int, last_seq: int, exc: Exception) -> VerifyResult:
+    # Which row of the chunk is unreadable is unknown; the first one that could be is named.
+    return VerifyResult(
+        False, count, last_seq, last_seq + 1, "altered",
+        f"altered: events after seq {last_seq} cannot be read ({type(exc).__name__}: {exc})",
+    )  # fmt: skip
 
 
 def _diagnose(seq: int, stored_prev: str, count: int, last_seq: int) -> VerifyResult:

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import yaml
 
+from governance.policy import WorkflowSnapshot, build_snapshot
 from governance.policyfile.apply import Change, apply_policy, plan, summary
 from governance.policyfile.load import PolicyError, load, validate
 from governance.policyfile.state import from_database, from_document, to_document
+
+
+def snapshot_from_state(state: dict, workflow: str) -> WorkflowSnapshot:
+    """The decision snapshot of one workflow of a normalized policy, without the database."""
+    lists = {name: spec["values"] for name, spec in state["lists"].items()}
+    return build_snapshot({"name": workflow, **state["workflows"][workflow]}, state["action_types"], lists)
 
 
 def export_yaml() -> str:
@@ -16,5 +23,5 @@ def export_yaml() -> str:
 
 __all__ = [
     "Change", "PolicyError", "apply_policy", "export_yaml", "from_database", "from_document",
-    "load", "plan", "summary", "to_document", "validate",
+    "load", "plan", "snapshot_from_state", "summary", "to_document", "validate",
 ]  # fmt: skip
