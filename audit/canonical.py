@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from decimal import Decimal
 from typing import Any
 
 import rfc8785
@@ -18,6 +19,26 @@ def chain_json(value: Any) -> bytes:
     refused because neither database stores them as JSON.
     """
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def db_stable(value: Any) -> Any:
+    """value as it will read back from the database, so that its hash can be recomputed.
+
+    PostgreSQL's jsonb keeps numbers as exact decimals: a float written as 1e+16 reads back
+    as the integer 10000000000000000. Such floats are turned into that integer up front.
+    """
+    if isinstance(value, float):
+        if value == 0.0:
+            return 0.0  # numeric has no negative zero
+        text = repr(value)
+        if "e" in text and value.is_integer():
+            return int(Decimal(text))
+        return value
+    if isinstance(value, dict):
+        return {k: db_stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [db_stable(v) for v in value]
+    return value
 
 
 def canonical_json(value: Any) -> bytes:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from audit.canonical import chain_json
+from audit.canonical import chain_json, db_stable
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
 from audit.redaction import never_persist_keys, scrub
 
@@ -86,7 +86,7 @@ def record(
     if not kind or not isinstance(kind, str):
         raise ValueError("audit event kind must be a non-empty string")
     keys = never_persist_keys() | {k.lower() for k in sensitive_keys}
-    clean_details = scrub(details or {}, keys) if keys else dict(details or {})
+    clean_details = db_stable(scrub(details or {}, keys) if keys else details or {})
     values = {
         "session": label(session), "workflow": label(workflow), "system": label(system),
         "data_type": data_type or "", "action": label(action), "outcome": outcome or "",

@@ -31,12 +31,12 @@ def create_head(apps, schema_editor):
 
 def install_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(TRIGGER_SQL)
+        schema_editor.execute(TRIGGER_SQL, params=None)
 
 
 def remove_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SQL)
+        schema_editor.execute(DROP_SQL, params=None)
 
 
 class Migration(migrations.Migration):
