@@ -11,14 +11,17 @@ import rfc8785
 from django.conf import settings
 
 
+_CHAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def chain_json(value: Any) -> bytes:
     """Deterministic JSON for hashing chain events.
 
     Sorted keys, no insignificant whitespace, UTF-8. It only has to survive its own round
-    trip through the database, so it uses the fast standard encoder; NaN and infinities are
-    refused because neither database stores them as JSON.
+    trip through the database (see db_stable), so it uses the fast standard encoder; NaN
+    and infinities are refused because neither database stores them as JSON.
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _CHAIN_ENCODER.encode(value).encode()
 
 
 def db_stable(value: Any) -> Any:

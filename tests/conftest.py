@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from governance.policyfile import apply_policy, from_document, load
 
@@ -58,7 +58,7 @@ def _bypass_append_only() -> Iterator[None]:
 @pytest.fixture
 def tamper() -> Callable[[str, list], None]:
     def run(sql: str, params: list | None = None) -> None:
-        with _bypass_append_only(), connection.cursor() as cursor:
+        with transaction.atomic(), _bypass_append_only(), connection.cursor() as cursor:
             cursor.execute(sql, params or [])
 
     return run
