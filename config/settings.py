@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "governance",
     "agents",
     "approvals",
+    "demo_systems",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,40 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith("redis"):
+    # Unacknowledged tasks come back after this many seconds. Nothing is scheduled further
+    # ahead than this (expiries and sweeps are periodic tasks that read the database).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# The model. With ANTHROPIC_API_KEY and no base URL the runner talks to Claude; the demo and
+# the tests point ANTHROPIC_BASE_URL at the offline model server (manage.py model_server).
+ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
+WARDEN_MODEL = env_str("WARDEN_MODEL", "claude-opus-4-6")
+WARDEN_MAX_TOKENS = env_int("WARDEN_MAX_TOKENS", 2048)
+WARDEN_MODEL_TIMEOUT = float(env_int("WARDEN_MODEL_TIMEOUT", 60))
+WARDEN_MODEL_MAX_RETRIES = env_int("WARDEN_MODEL_MAX_RETRIES", 2)
+
+# The runtime.
+WARDEN_MAX_STEPS = env_int("WARDEN_MAX_STEPS", 25)
+WARDEN_MAX_CONSECUTIVE_FAILURES = env_int("WARDEN_MAX_CONSECUTIVE_FAILURES", 3)
+WARDEN_RUNNER_LEASE_SECONDS = env_int("WARDEN_RUNNER_LEASE_SECONDS", 120)
+WARDEN_APPROVAL_TTL_SECONDS = env_int("WARDEN_APPROVAL_TTL_SECONDS", 3600)
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG
+                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+WARDEN_MAIL_FROM = env_str("WARDEN_MAIL_FROM", "warden@localhost")
+DEFAULT_FROM_EMAIL = WARDEN_MAIL_FROM
 
 LOGGING = {
     "version": 1,

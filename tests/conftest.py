@@ -62,3 +62,25 @@ def tamper() -> Callable[[str, list], None]:
             cursor.execute(sql, params or [])
 
     return run
+
+
+@pytest.fixture
+def demo(applied_policy: dict) -> dict:
+    """The example policy plus the demo systems' records and API keys."""
+    from demo_systems.seed import seed
+
+    seed()
+    return applied_policy
+
+
+@pytest.fixture
+def model_server(settings):
+    """The offline model server over real HTTP, playing examples/scripts/."""
+    from agents.model_server import serve
+
+    server = serve(ROOT / "examples" / "scripts")
+    settings.ANTHROPIC_BASE_URL = "http://%s:%s" % server.server_address[:2]
+    settings.WARDEN_MODEL_MAX_RETRIES = 0
+    yield server
+    server.shutdown()
+    server.server_close()

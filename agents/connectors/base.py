@@ -1,0 +1,61 @@
+"""The connector interface: how the gateway reaches an enterprise system.
+
+A connector receives the ServiceCredential from the gateway; the model never sees it.
+`execute` must be idempotent by `idempotency_key` (the ActionRequest id): called twice with
+the same key, it does the work once and returns the same result.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from governance.models import ServiceCredential
+
+
+@dataclass(frozen=True)
+class ActionDescription:
+    name: str
+    mode: str
+    data_objects: tuple[str, ...]
+    description: str = ""
+    params_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+class ConnectorError(Exception):
+    """The system failed or refused. The message is shown to people: keep data out of it."""
+
+
+class Connector(ABC):
+    id: str = ""
+
+    @abstractmethod
+    def describe(self) -> list[ActionDescription]:
+        """The action types this connector offers."""
+
+    @abstractmethod
+    def execute(
+        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Do the action. Returns {"data_object": name, "data": record | [records] | {...}}."""
+
+    def rotate(self, credential: ServiceCredential) -> None:
+        raise ConnectorError(f"connector {self.id!r} cannot rotate credentials")
+
+
+_REGISTRY: dict[str, Connector] = {}
+
+
+def register(connector: Connector) -> Connector:
+    _REGISTRY[connector.id] = connector
+    return connector
+
+
+def get_connector(connector_id: str) -> Connector:
+    from agents.connectors import demo  # noqa: F401 - registers the built-in connectors
+
+    try:
+        return _REGISTRY[connector_id]
+    except KeyError:
+        raise ConnectorError(f"no connector {connector_id!r} is installed") from None

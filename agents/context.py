@@ -1,0 +1,190 @@
+"""Context security: what of a tool result may enter the model's context, and for how long.
+
+Each field of a connector's result has a data type (DataObject.fields); the ContextRule of
+that data type decides how its value is shown (full, redacted, summarized, never), when it
+is cleared (after the step that showed it, or at the end of the session), and whether it
+may be persisted. A value that must never be persisted enters the stored conversation,
+and so the model, only as a keyed fingerprint. A field whose data type has no rule is
+redacted (fail closed); a field with no data type is an identifier and passes through.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from audit.canonical import fingerprint
+
+CLEARED = "[cleared after step]"
+
+_SSN = re.compile(r"\b\d{3}-\d{2}-(\d{4})\b")
+_CARD = re.compile(r"\b(?:\d[ -]?){9,15}(\d{4})\b")
+_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+
+
+@dataclass(frozen=True)
+class Rule:
+    handling: str = "redacted"
+    clear: str = "session"
+    persist: bool = True
+
+
+DEFAULT_RULE = Rule()
+
+
+@dataclass(frozen=True)
+class ContextPolicy:
+    fields: dict[str, dict[str, str]]  # data object -> field -> data type
+    rules: dict[str, Rule]  # data type -> rule
+
+    def rule_for(self, data_object: str, name: str) -> Rule | None:
+        data_type = self.fields.get(data_object, {}).get(name)
+        if data_type is None:
+            return None
+        return self.rules.get(data_type, DEFAULT_RULE)
+
+    def never_persist_fields(self, data_objects: list[str] | tuple[str, ...]) -> set[str]:
+        return {name for obj in data_objects for name, dt in self.fields.get(obj, {}).items()
+                if not self.rules.get(dt, DEFAULT_RULE).persist}  # fmt: skip
+
+
+def load_policy() -> ContextPolicy:
+    from governance.models import ContextRule, DataObject
+
+    rules = {r.data_type: Rule(r.handling, r.clear, r.persist) for r in ContextRule.objects.all()}
+    fields = {name: dict(f or {}) for name, f in DataObject.objects.values_list("name", "fields")}
+    return ContextPolicy(fields=fields, rules=rules)
+
+
+def redact(value: Any) -> Any:
+    """Mask a value, keeping just enough to recognise it (the last four digits, the domain)."""
+    if isinstance(value, str):
+        masked = _SSN.sub(lambda m: f"***-**-{m.group(1)}", value)
+        masked = _CARD.sub(lambda m: f"****{m.group(1)}", masked)
+        masked = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", masked)
+        return masked if masked != value else "[redacted]"
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    return None if value is None else "[redacted]"
+
+
+def summarize(value: Any) -> Any:
+    """The same shape with the values dropped."""
+    if isinstance(value, dict):
+        return {k: summarize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [summarize(v) for v in value]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "<boolean>"
+    if isinstance(value, (int, float)):
+        return "<number>"
+    return "<text>"
+
+
+def _apply_rule(rule: Rule, value: Any) -> tuple[bool, Any]:
+    """(keep, shown value)."""
+    if rule.handling == "never":
+        return False, None
+    if not rule.persist:
+        return True, fingerprint(value)
+    if rule.handling == "full":
+        return True, value
+    if rule.handling == "summarized":
+        return True, summarize(value)
+    return True, redact(value)
+
+
+def _filter_record(record: Any, data_object: str, policy: ContextPolicy) -> Any:
+    if isinstance(record, list):
+        return [_filter_record(r, data_object, policy) for r in record]
+    if not isinstance(record, dict):
+        return record
+    view: dict[str, Any] = {}
+    for name, value in record.items():
+        rule = policy.rule_for(data_object, name)
+        if rule is None:
+            view[name] = value
+            continue
+        keep, shown = _apply_rule(rule, value)
+        if keep:
+            view[name] = shown
+    return view
+
+
+def filter_result(result: Any, policy: ContextPolicy) -> Any:
+    """The model's (and the stored conversation's) view of a connector result."""
+    if not isinstance(result, dict) or "data_object" not in result:
+        # An untyped result cannot be classified, so none of its values pass.
+        return {"data": summarize(result)}
+    data_object = str(result["data_object"])
+    return {"data_object": data_object, "data": _filter_record(result.get("data"), data_object, policy)}
+
+
+def step_paths(view: Any, policy: ContextPolicy) -> list[list[Any]]:
+    """Where in a filtered result the values to clear after the step are."""
+    if not isinstance(view, dict) or "data_object" not in view:
+        return []
+    data_object, paths = view["data_object"], []
+
+    def walk(node: Any, path: list[Any]) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, [*path, i])
+        elif isinstance(node, dict):
+            for name in node:
+                rule = policy.rule_for(data_object, name)
+                if rule is not None and rule.clear == "step":
+                    paths.append([*path, name])
+
+    walk(view.get("data"), ["data"])
+    return paths
+
+
+def persistable_params(params: Any, data_objects: list[str] | tuple[str, ...], policy: ContextPolicy) -> Any:
+    """Parameters as they may be stored: values of never-persist fields fingerprinted."""
+    hidden = policy.never_persist_fields(data_objects)
+    if not hidden or not isinstance(params, dict):
+        return params
+    return {k: (fingerprint(v) if k in hidden else v) for k, v in params.items()}
+
+
+def clear_paths(document: Any, paths: list[list[Any]]) -> Any:
+    """Replace the values at `paths` with a marker (for data cleared after its step)."""
+    for path in paths:
+        node = document
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            if path[-1] in node if isinstance(node, dict) else 0 <= path[-1] < len(node):
+                node[path[-1]] = CLEARED
+        except (KeyError, IndexError, TypeError):
+            continue
+    return document
+
+
+def json_text(value: Any) -> str:
+    """Canonical JSON text (RFC 8785) of a value, for sealing and re-reading parameters exactly."""
+    from audit.canonical import canonical_json
+
+    return canonical_json(value).decode()
+
+
+def parse_json_text(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def describe_access(view: Any) -> dict[str, Any]:
+    """What the audit trail records about data handed to the model: the type, the count and the
+    field names, never the values."""
+    if not isinstance(view, dict):
+        return {}
+    data = view.get("data")
+    records = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    fields = sorted({k for r in records if isinstance(r, dict) for k in r})
+    return {"data_object": view.get("data_object", ""), "records": len(records), "fields": fields}

@@ -1,0 +1,392 @@
+"""The enforcement gateway: the single path of every tool call (DESIGN.md, "the hot path").
+
+authorize() verifies the token, resolves the action against the workflow's access map,
+asks governance.policy.decide() for the tier, and acts on it:
+T1 executes; T2 re-reads session, token and agent, executes and notifies; T3 queues the
+call for approval and pauses the session; T4 refuses, terminates and alerts. Each state
+change commits together with its audit event, and executing is three steps: claim
+(`executing`, audited), call the connector outside any transaction, record the result.
+If step one cannot be audited, the connector is never called.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from agents import context, sessions, signals
+from agents.connectors import ConnectorError, get_connector
+from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionToken
+from audit.canonical import params_hash
+from governance import crypto
+from governance.models import AgentIdentity, ServiceCredential, System, Workflow
+from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
+
+ALLOW, ALLOW_NOTIFIED, PENDING, DENY, TERMINATED = (
+    "allow", "allow_notified", "pending_approval", "deny", "session_terminated",
+)  # fmt: skip
+Status = ActionRequest.Status
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    decision: str
+    tier: int | None
+    reason: str
+    action_request_id: str | None = None
+    status: str = ""
+    result: Any = None  # the model's view of the connector result, after context rules
+    error: str = ""
+
+    @property
+    def executed(self) -> bool:
+        return self.status == Status.SUCCEEDED
+
+    @property
+    def is_error(self) -> bool:
+        return self.decision in (DENY, TERMINATED) or self.status in (Status.FAILED, Status.REJECTED,
+                                                                      Status.EXPIRED, Status.CANCELLED)
+
+
+_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], float, WorkflowSnapshot]] = {}
+_SNAPSHOT_SECONDS = 5.0
+
+
+def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
+    """decide() needs the workflow in memory; rebuild it when the workflow changes, or every few seconds."""
+    key = (workflow.version, workflow.updated_at)
+    cached = _SNAPSHOTS.get(workflow.pk)
+    if cached and cached[0] == key and time.monotonic() - cached[1] < _SNAPSHOT_SECONDS:
+        return cached[2]
+    snap = snapshot(workflow)
+    _SNAPSHOTS[workflow.pk] = (key, time.monotonic(), snap)
+    return snap
+
+
+def _result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
+    if decision is None:
+        decision = {Status.AWAITING_APPROVAL: PENDING, Status.APPROVED: PENDING, Status.DENIED: DENY,
+                    Status.REFUSED: TERMINATED}.get(ar.status, ALLOW_NOTIFIED if ar.tier == 2 else ALLOW)  # fmt: skip
+    return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)
+
+
+def _deny_without_session(token: Any, action: Any, exc: sessions.TokenInvalid) -> GatewayResult:
+    session = exc.session
+    audit.record("action.denied", session.agent if session else "unknown", session=session or "",
+                 workflow=session.workflow if session else "", action=str(action)[:128], outcome="denied",
+                 details={"reason": exc.reason})  # fmt: skip
+    return GatewayResult(TERMINATED if exc.terminated else DENY, None, exc.reason)
+
+
+def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", execute: bool = True) -> GatewayResult:
+    """Decide one tool call and act on the tier. With execute=False (external runtimes), an
+    allowed call is returned as `allow` for the caller to execute and report."""
+    try:
+        session, _ = sessions.verify_token(token)
+    except sessions.TokenInvalid as exc:
+        return _deny_without_session(token, action, exc)
+    tool_use_id = str(tool_use_id or "")[:128]
+    if tool_use_id:
+        seen = ActionRequest.objects.filter(session=session, tool_use_id=tool_use_id).first()
+        if seen is not None:
+            return _replay(seen, session, params)
+
+    snap = _snapshot(session.workflow)
+    decision = decide(snap, action, params)
+    ctx = context.load_policy()
+    spec = snap.actions.get(action) if isinstance(action, str) else None
+    stored_params = context.persistable_params(params, spec.data_objects if spec else (), ctx)
+    try:
+        digest = params_hash(params)
+    except Exception:  # noqa: BLE001 - not JSON: decide() has already refused it
+        digest = ""
+    base = {
+        "session": session, "tool_use_id": tool_use_id, "action": str(action)[:128],
+        "system": spec.system if spec else "", "tier": decision.tier, "reason": decision.reason,
+        "grants_used": [list(g) for g in decision.grants_used], "params_hash": digest, "quorum": decision.quorum,
+        "params": stored_params if isinstance(stored_params, dict) else {"_invalid": type(params).__name__},
+    }  # fmt: skip
+    if decision.tier is None:
+        return _record_denial(session, base, decision)
+    if decision.tier >= 4:
+        return _refuse_tier4(session, base, decision)
+    if decision.tier == 3:
+        return _queue_for_approval(session, base, decision, params)
+    return _allow(session, base, decision, params, execute=execute)
+
+
+def _audit_fields(session: AgentSession, ar: ActionRequest) -> dict[str, Any]:
+    return {"session": session, "workflow": session.workflow, "system": ar.system, "action": ar.action,
+            "tier": ar.tier}  # fmt: skip
+
+
+def _record_denial(session: AgentSession, base: dict[str, Any], decision: Decision) -> GatewayResult:
+    with transaction.atomic():
+        ar = ActionRequest.objects.create(status=Status.DENIED, **base)
+        audit.record("action.denied", session.agent, outcome="denied", **_audit_fields(session, ar),
+                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params})  # fmt: skip
+    return _result_of(ar, DENY)
+
+
+def _refuse_tier4(session: AgentSession, base: dict[str, Any], decision: Decision) -> GatewayResult:
+    with transaction.atomic():
+        ar = ActionRequest.objects.create(status=Status.REFUSED, **base)
+        audit.record("action.refused", session.agent, outcome="refused", **_audit_fields(session, ar),
+                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params})  # fmt: skip
+        sessions.raise_alert(SecurityAlert.Kind.TIER4_ATTEMPT,
+                             f"agent {session.agent.name} attempted human-only action {ar.action}",
+                             session=session, details={"action_request": str(ar.id), "reason": decision.reason})  # fmt: skip
+    sessions.terminate(session, reason="tier 4 attempt", actor="system:gateway")
+    return _result_of(ar, TERMINATED)
+
+
+def _queue_for_approval(session: AgentSession, base: dict[str, Any], decision: Decision, params: Any) -> GatewayResult:
+    now = timezone.now()
+    with transaction.atomic():
+        locked = AgentSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status != AgentSession.Status.ACTIVE:
+            return GatewayResult(DENY, decision.tier, f"the session is {locked.status.replace('_', ' ')}")
+        ar = ActionRequest.objects.create(
+            status=Status.AWAITING_APPROVAL, sealed_params=crypto.encrypt(context.json_text(params)),
+            expires_at=now + timedelta(seconds=settings.WARDEN_APPROVAL_TTL_SECONDS), **base,
+        )  # fmt: skip
+        AgentSession.objects.filter(pk=session.pk).update(status=AgentSession.Status.AWAITING_APPROVAL, paused_at=now)
+        audit.record("action.awaiting_approval", session.agent, outcome="awaiting_approval",
+                     **_audit_fields(session, ar), details={
+                         "action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
+                         "params_hash": ar.params_hash, "quorum": ar.quorum, "expires_at": ar.expires_at.isoformat(),
+                     })  # fmt: skip
+        transaction.on_commit(lambda: signals.action_awaiting_approval.send(ActionRequest, action_request=ar))
+    return _result_of(ar, PENDING)
+
+
+def _allow(session: AgentSession, base: dict[str, Any], decision: Decision, params: Any, *, execute: bool) -> GatewayResult:
+    with transaction.atomic():
+        if decision.tier == 2:
+            problem = _reverify(session)
+            if problem:
+                return _record_denial(session, {**base, "reason": problem}, decision)
+        ar = ActionRequest.objects.create(status=Status.ALLOWED, **base)
+        audit.record("action.allowed", session.agent, outcome="allowed", **_audit_fields(session, ar),
+                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
+                              "grants_used": ar.grants_used})  # fmt: skip
+    if not execute:
+        return _result_of(ar, ALLOW_NOTIFIED if decision.tier == 2 else ALLOW)
+    return execute_action(ar, params)
+
+
+def _reverify(session: AgentSession) -> str | None:
+    """Tier 2: read session, tokens and agent again, locked, from the database (never a cache)."""
+    fresh = AgentSession.objects.select_for_update().get(pk=session.pk)
+    agent = AgentIdentity.objects.select_for_update().get(pk=fresh.agent_id)
+    if fresh.status != AgentSession.Status.ACTIVE or fresh.expires_at <= timezone.now():
+        return f"re-verification failed: the session is {fresh.status.replace('_', ' ')}"
+    if agent.status != AgentIdentity.Status.ACTIVE:
+        return f"re-verification failed: agent {agent.name!r} is {agent.status}"
+    if not SessionToken.objects.filter(session=fresh, revoked_at__isnull=True, expires_at__gt=timezone.now()).exists():
+        return "re-verification failed: the session has no valid token"
+    return None
+
+
+def _execution_problem(ar: ActionRequest, params: Any) -> str | None:
+    """Everything checked again at the moment of execution, whoever asks (runner, release, task)."""
+    session = AgentSession.objects.select_for_update().select_related("agent").get(pk=ar.session_id)
+    if ar.status not in (Status.ALLOWED, Status.APPROVED):
+        return f"the action is {ar.status.replace('_', ' ')}, not approved for execution"
+    if session.status != AgentSession.Status.ACTIVE:
+        return f"the session is {session.status.replace('_', ' ')}"
+    if session.agent.status != AgentIdentity.Status.ACTIVE:
+        return f"agent {session.agent.name!r} is {session.agent.status}"
+    if ar.params_hash and params_hash(params) != ar.params_hash:
+        return "the parameters differ from the ones that were authorized"
+    if ar.expires_at is not None and ar.expires_at <= timezone.now() and ar.status != Status.APPROVED:
+        return "the approval request has expired"
+    return None
+
+
+def execute_action(ar: ActionRequest, params: Any) -> GatewayResult:
+    """Claim, execute through the connector, record. Exactly once per ActionRequest."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().get(pk=ar.pk)
+        problem = _execution_problem(ar, params)
+        if problem:
+            if ar.status in (Status.EXECUTING, *ActionRequest.FINISHED):
+                return _result_of(ar)  # someone else has it: never twice
+            audit.record("action.execution_refused", "system:gateway", outcome="refused",
+                         **_audit_fields(ar.session, ar), details={"action_request": str(ar.id), "reason": problem})  # fmt: skip
+            return GatewayResult(DENY, ar.tier, problem, str(ar.id), ar.status)
+        ActionRequest.objects.filter(pk=ar.pk).update(status=Status.EXECUTING)
+        audit.record("action.executing", "system:gateway", outcome="executing", **_audit_fields(ar.session, ar),
+                     details={"action_request": str(ar.id)})  # fmt: skip
+    return _run_connector(ar, params)
+
+
+def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
+    session = ar.session
+    try:
+        system = System.objects.get(name=ar.system)
+        credential = ServiceCredential.objects.filter(system=system).order_by("name").first()
+        raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id))
+        view = context.filter_result(raw, context.load_policy())
+        error = ""
+    except ConnectorError as exc:
+        view, error = None, str(exc)[:500] or "the connector failed"
+    except crypto.SecretUnreadable as exc:
+        view, error = None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves a defined state: failed + handoff
+        view, error = None, f"the connector failed unexpectedly ({type(exc).__name__})"
+    now = timezone.now()
+    with transaction.atomic():
+        if error:
+            ActionRequest.objects.filter(pk=ar.pk).update(status=Status.FAILED, error=error, executed_at=now,
+                                                          sealed_params="")  # fmt: skip
+            audit.record("action.failed", "system:gateway", outcome="failed", **_audit_fields(session, ar),
+                         details={"action_request": str(ar.id), "error": error})  # fmt: skip
+        else:
+            ActionRequest.objects.filter(pk=ar.pk).update(status=Status.SUCCEEDED, result=view,
+                                                          executed_at=now, sealed_params="")  # fmt: skip
+            audit.record("action.executed", "system:gateway", outcome="succeeded", **_audit_fields(session, ar),
+                         details={"action_request": str(ar.id), **context.describe_access(view)})  # fmt: skip
+            if ar.tier == 2:
+                transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
+    ar.refresh_from_db()
+    if error:
+        sessions.hand_off(session, trigger=f"connector error in {ar.action}: {error}",
+                          context=handoff_context(session, ar))  # fmt: skip
+    return _result_of(ar)
+
+
+def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayResult:
+    """The same tool_use id again (a retry, or a runner restarted after a crash): never a second decision."""
+    if seen.status == Status.EXECUTING and seen.params_hash == _safe_hash(params):
+        # The previous attempt died mid-call; the connector's idempotency key makes this safe.
+        audit.record("action.resumed", "system:gateway", outcome="executing", **_audit_fields(session, seen),
+                     details={"action_request": str(seen.id)})  # fmt: skip
+        return _run_connector(seen, params)
+    if seen.status == Status.ALLOWED:
+        return execute_action(seen, params)
+    return _result_of(seen)
+
+
+def _safe_hash(params: Any) -> str:
+    try:
+        return params_hash(params)
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def handoff_context(session: AgentSession, ar: ActionRequest | None = None) -> dict[str, Any]:
+    """What a person needs to take over, already filtered by the context rules."""
+    steps = list(session.action_requests.order_by("created_at").values("action", "tier", "status", "reason"))
+    ctx: dict[str, Any] = {"workflow": session.workflow.name, "agent": session.agent.name, "input": session.input,
+                           "steps": steps}  # fmt: skip
+    if ar is not None:
+        ctx["failed_action"] = {"action": ar.action, "params": ar.params, "error": ar.error}
+    return ctx
+
+
+# --- Tier 3: what happens after a reviewer decides (called by the approvals app) ---------------
+
+
+def _resume_session(session: AgentSession) -> None:
+    """The clock stops while a session waits for a person: extend its expiry by the pause."""
+    now = timezone.now()
+    paused_for = now - (session.paused_at or now)
+    AgentSession.objects.filter(pk=session.pk).update(
+        status=AgentSession.Status.ACTIVE, paused_at=None, expires_at=session.expires_at + paused_for)
+    SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(expires_at=session.expires_at + paused_for)
+
+
+def release(action_request: ActionRequest) -> GatewayResult:
+    """Execute an approved tier 3 action exactly once and let its session continue."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().select_related("session").get(pk=action_request.pk)
+        session = AgentSession.objects.select_for_update().select_related("agent", "workflow").get(pk=ar.session_id)
+        if ar.status in (Status.EXECUTING, *ActionRequest.FINISHED):
+            return _result_of(ar)
+        problem = _release_problem(ar, session)
+        if problem:
+            audit.record("action.release_refused", "system:gateway", outcome="refused", **_audit_fields(session, ar),
+                         details={"action_request": str(ar.id), "reason": problem})  # fmt: skip
+            return GatewayResult(DENY, ar.tier, problem, str(ar.id), ar.status)
+        if ar.status == Status.AWAITING_APPROVAL:
+            ActionRequest.objects.filter(pk=ar.pk).update(status=Status.APPROVED)
+            ar.status = Status.APPROVED
+            audit.record("action.released", "system:gateway", outcome="approved", **_audit_fields(session, ar),
+                         details={"action_request": str(ar.id), "params_hash": ar.params_hash})  # fmt: skip
+        if session.status == AgentSession.Status.AWAITING_APPROVAL:
+            _resume_session(session)
+        params = context.parse_json_text(crypto.decrypt(ar.sealed_params))
+    result = execute_action(ar, params)
+    _announce_resumable(ar)
+    return result
+
+
+def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
+    if ar.status not in (Status.AWAITING_APPROVAL, Status.APPROVED):
+        return f"the action is {ar.status.replace('_', ' ')}"
+    if ar.tier != 3:
+        return "only tier 3 actions are released"
+    if ar.expires_at is not None and ar.expires_at <= timezone.now():
+        return "the approval request has expired"
+    if session.status not in (AgentSession.Status.AWAITING_APPROVAL, AgentSession.Status.ACTIVE):
+        return f"the session is {session.status.replace('_', ' ')}"
+    if session.agent.status != AgentIdentity.Status.ACTIVE:
+        return f"agent {session.agent.name!r} is {session.agent.status}"
+    if not ar.sealed_params:
+        return "the authorized parameters are no longer available"
+    try:
+        sealed = context.parse_json_text(crypto.decrypt(ar.sealed_params))
+    except (crypto.SecretUnreadable, ValueError):
+        return "the authorized parameters cannot be read"
+    if params_hash(sealed) != ar.params_hash:
+        return "the parameters differ from the ones that were authorized"
+    return None
+
+
+def _announce_resumable(ar: ActionRequest) -> None:
+    transaction.on_commit(lambda: signals.session_resumable.send(AgentSession, session_id=ar.session_id,
+                                                                 action_request_id=ar.pk))  # fmt: skip
+
+
+def reject(action_request: ActionRequest, *, reason: str, actor: str) -> ActionRequest:
+    """A reviewer said no: tell the agent why, and continue or end as the workflow says."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().select_related("session__workflow").get(pk=action_request.pk)
+        if ar.status != Status.AWAITING_APPROVAL:
+            return ar
+        ActionRequest.objects.filter(pk=ar.pk).update(status=Status.REJECTED, decided_reason=reason, sealed_params="",
+                                                      error=f"rejected by a reviewer: {reason}")  # fmt: skip
+        audit.record("action.rejected", actor, outcome="rejected", **_audit_fields(ar.session, ar),
+                     details={"action_request": str(ar.id), "comment": reason})  # fmt: skip
+        session = AgentSession.objects.select_for_update().get(pk=ar.session_id)
+        if session.workflow.on_reject == Workflow.OnReject.CONTINUE and session.status == AgentSession.Status.AWAITING_APPROVAL:
+            _resume_session(session)
+            _announce_resumable(ar)
+    ar.refresh_from_db()
+    if ar.session.workflow.on_reject == Workflow.OnReject.END:
+        sessions.terminate(ar.session, reason="tier 3 action rejected", actor=actor)
+    return ar
+
+
+def expire_request(action_request: ActionRequest) -> ActionRequest:
+    """An approval that came too late: the request expires and the paused session goes to a person."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
+        if ar.status not in (Status.AWAITING_APPROVAL, Status.APPROVED) or ar.expires_at is None \
+                or ar.expires_at > timezone.now():  # fmt: skip
+            return ar
+        ActionRequest.objects.filter(pk=ar.pk).update(status=Status.EXPIRED, sealed_params="")
+        audit.record("action.expired", "system:sweeper", outcome="expired", **_audit_fields(ar.session, ar),
+                     details={"action_request": str(ar.id)})  # fmt: skip
+    ar.refresh_from_db()
+    session = ar.session
+    if session.is_live:
+        sessions.hand_off(session, trigger=f"approval of {ar.action} expired", context=handoff_context(session, ar))
+    return ar

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from agents.models import ActionRequest, AgentSession
+from agents.services import session_queue_run
+from agents.sessions import SessionRefused
+
+FINAL_EXIT = {"completed": 0, "handed_off": 3, "terminated": 4}
+
+
+class Command(BaseCommand):
+    help = "Start a session for an agent through Celery; with --wait, follow it step by step."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--agent", required=True)
+        parser.add_argument("--workflow", required=True)
+        parser.add_argument("--input", required=True, help="the task for the agent")
+        parser.add_argument("--wait", action="store_true", help="print each step and the final status")
+        parser.add_argument("--timeout", type=float, default=300, help="seconds to wait with --wait (default 300)")
+
+    def handle(self, *args: Any, agent: str, workflow: str, input: str, wait: bool, timeout: float, **o: Any) -> None:
+        if not input.strip():
+            self._fail("--input: give the agent a task")
+        try:
+            session = session_queue_run(agent=agent, workflow=workflow, input=input, trigger="cli",
+                                        initiated_by=f"cli:{getpass.getuser()}")  # fmt: skip
+        except SessionRefused as exc:
+            self._fail(f"session refused: {exc}")
+        self.stdout.write(f"session {session.pk} queued ({agent} on {workflow})")
+        if not wait:
+            return
+        self._follow(session, timeout)
+
+    def _follow(self, session: AgentSession, timeout: float) -> None:
+        deadline, shown, last_status = time.monotonic() + timeout, {}, ""
+        while time.monotonic() < deadline:
+            for ar in ActionRequest.objects.filter(session=session).order_by("created_at"):
+                if shown.get(ar.pk) != ar.status:
+                    shown[ar.pk] = ar.status
+                    tier = f"tier {ar.tier}" if ar.tier else "no tier"
+                    self.stdout.write(f"  {ar.action:<28} {tier:<8} {ar.status}")
+            session.refresh_from_db()
+            if session.status != last_status:
+                last_status = session.status
+                if session.status == AgentSession.Status.AWAITING_APPROVAL:
+                    self.stdout.write("  ... waiting for a reviewer's approval")
+            if not session.is_live:
+                verified = "verified" if session.termination_verified else "NOT verified"
+                self.stdout.write(f"session {session.status} ({session.termination_reason}; termination {verified})")
+                if session.final_answer:
+                    self.stdout.write(f"final answer: {session.final_answer}")
+                sys.exit(FINAL_EXIT.get(session.status, 4))
+            time.sleep(0.2)  # polling the database for a person watching; not test synchronization
+        self.stderr.write(f"still {session.status} after {timeout:.0f}s; the session goes on (id {session.pk})")
+        sys.exit(5)
+
+    def _fail(self, message: str) -> None:
+        self.stderr.write(message)
+        sys.exit(2)

@@ -1,0 +1,50 @@
+"""Runtime services that other apps and commands call: queueing a run, the kill switch."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+import audit
+from agents import sessions
+from agents.models import AgentSession
+from governance.models import AgentIdentity, Workflow
+
+
+def session_queue_run(
+    *, agent: AgentIdentity | str, workflow: Workflow | str, input: str, trigger: str, initiated_by: str
+) -> AgentSession:
+    """Start a session for the built-in runner and enqueue it after commit."""
+    from agents.tasks import run_session
+
+    with transaction.atomic():
+        session, _token = sessions.start(agent, workflow, trigger, initiated_by, input,
+                                         run_state=AgentSession.RunState.QUEUED)  # fmt: skip
+        # The runner mints its own token when it claims the session; this one is never used.
+        AgentSession.objects.filter(pk=session.pk).update(conversation=[{"role": "user", "content": input}])
+        transaction.on_commit(lambda: run_session.delay(str(session.pk)))
+    session.refresh_from_db()
+    return session
+
+
+def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str) -> int:
+    """The kill switch: suspend the agent and end every live session of it. Returns how many."""
+    with transaction.atomic():
+        AgentIdentity.objects.filter(pk=agent.pk).update(status=AgentIdentity.Status.SUSPENDED)
+        audit.record("provisioning.agent_suspended", actor, outcome="suspended",
+                     details={"agent": agent.name, "reason": reason})  # fmt: skip
+    live = list(AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE))
+    for session in live:
+        sessions.terminate(session, reason="agent suspended", actor=audit_label(actor))
+    return len(live)
+
+
+def session_revoke(*, session: AgentSession, actor: Any, reason: str) -> AgentSession:
+    """End one session now: its token stops working and nothing it queued will execute."""
+    return sessions.terminate(session, reason=f"revoked: {reason}"[:64], actor=audit_label(actor))
+
+
+def audit_label(actor: Any) -> str:
+    from audit.chain import label
+
+    return label(actor)

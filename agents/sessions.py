@@ -1,0 +1,224 @@
+"""Sessions and their short-lived tokens: start, verify, re-issue, terminate (with verification)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert, SessionToken
+from governance.models import AgentIdentity, Workflow
+
+TOKEN_PREFIX = "wst_"
+
+
+class SessionRefused(Exception):
+    """A session cannot start. The message says why, for people and for the audit trail."""
+
+
+class TokenInvalid(Exception):
+    """A token that does not authorize anything (unknown, expired, revoked, or its session is over)."""
+
+    def __init__(self, reason: str, session: AgentSession | None = None, terminated: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.session = session
+        self.terminated = terminated
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _resolve(model: type, value: Any) -> Any:
+    if isinstance(value, model):
+        return value
+    try:
+        return model.objects.get(name=value)
+    except model.DoesNotExist:
+        raise SessionRefused(f"unknown {model._meta.verbose_name} {value!r}") from None
+
+
+def _new_token(session: AgentSession) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    SessionToken.objects.create(session=session, token_hash=hash_token(token), expires_at=session.expires_at)
+    return token
+
+
+def intended_scope(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "grants": [f"{mode}:{obj}" for obj, mode in workflow.grants.values_list("data_object__name", "mode")],
+        "actions": {name: tier for name, tier in workflow.tiers.values_list("action_type__name", "tier")},
+    }
+
+
+def start(
+    agent: AgentIdentity | str,
+    workflow: Workflow | str,
+    trigger: str,
+    initiated_by: str,
+    input: str = "",
+    *,
+    run_state: str = AgentSession.RunState.EXTERNAL,
+) -> tuple[AgentSession, str]:
+    """Start a session and return it with its token. The token is shown only here."""
+    agent = _resolve(AgentIdentity, agent)
+    workflow = _resolve(Workflow, workflow)
+    refusal = None
+    agent.refresh_from_db()
+    if agent.status != AgentIdentity.Status.ACTIVE:
+        refusal = f"agent {agent.name!r} is {agent.status}"
+    elif agent.recertification_overdue:
+        refusal = f"agent {agent.name!r} was due for recertification on {agent.recertify_by.isoformat()}"
+    elif not agent.workflows.filter(pk=workflow.pk).exists():
+        refusal = f"agent {agent.name!r} is not assigned to workflow {workflow.name!r}"
+    if refusal:
+        audit.record("session.refused", initiated_by, workflow=workflow, outcome="refused",
+                     details={"agent": agent.name, "trigger": trigger, "reason": refusal})  # fmt: skip
+        raise SessionRefused(refusal)
+    now = timezone.now()
+    with transaction.atomic():
+        session = AgentSession.objects.create(
+            agent=agent, workflow=workflow, workflow_version=workflow.version, trigger=trigger,
+            initiated_by=initiated_by, input=input, run_state=run_state,
+            expires_at=now + timedelta(seconds=workflow.max_session_seconds),
+        )  # fmt: skip
+        token = _new_token(session)
+        audit.record("session.started", initiated_by, session=session, workflow=workflow, outcome="started",
+                     details={"agent": agent.name, "trigger": trigger, "workflow_version": workflow.version,
+                              "expires_at": session.expires_at.isoformat(), "scope": intended_scope(workflow)})  # fmt: skip
+    return session, token
+
+
+def reissue_token(session: AgentSession) -> str:
+    """A fresh token for the runner that has just claimed the session; earlier tokens stop working."""
+    with transaction.atomic():
+        now = timezone.now()
+        SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(revoked_at=now)
+        token = _new_token(session)
+        audit.record("session.token_issued", "system:runner", session=session, workflow=session.workflow,
+                     outcome="issued")  # fmt: skip
+    return token
+
+
+def check_token_row(row: SessionToken | None, now: Any = None) -> str | None:
+    """Why this token row authorizes nothing, or None when it is good."""
+    now = now or timezone.now()
+    if row is None:
+        return "unknown session token"
+    if row.revoked_at is not None:
+        return "the session token has been revoked"
+    if row.expires_at <= now:
+        return "the session token has expired"
+    return None
+
+
+def verify_token(token: Any) -> tuple[AgentSession, SessionToken]:
+    """The live session a token belongs to, read from the database; raise TokenInvalid otherwise."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise TokenInvalid("malformed session token")
+    row = (SessionToken.objects.select_related("session__agent", "session__workflow")
+           .filter(token_hash=hash_token(token)).first())  # fmt: skip
+    now = timezone.now()
+    problem = check_token_row(row, now)
+    session = row.session if row is not None else None
+    if problem is not None:
+        if row is not None and row.revoked_at is not None and session is not None:
+            raise_alert(SecurityAlert.Kind.REVOKED_TOKEN, f"a revoked token of session {session.id} was used",
+                        session=session)  # fmt: skip
+        raise TokenInvalid(problem, session)
+    assert session is not None
+    if session.status != AgentSession.Status.ACTIVE:
+        raise TokenInvalid(f"the session is {session.status.replace('_', ' ')}", session)
+    if session.expires_at <= now:
+        expire(session)
+        raise TokenInvalid("the session ran past its time limit and was terminated", session, terminated=True)
+    if session.agent.status != AgentIdentity.Status.ACTIVE:
+        raise TokenInvalid(f"agent {session.agent.name!r} is {session.agent.status}", session)
+    return session, row
+
+
+def raise_alert(kind: str, summary: str, *, session: AgentSession | None = None, severity: str = "high",
+                details: dict[str, Any] | None = None) -> SecurityAlert:  # fmt: skip
+    with transaction.atomic():
+        alert = SecurityAlert.objects.create(kind=kind, summary=summary[:500], severity=severity, session=session,
+                                             agent=session.agent if session else None, details=details or {})  # fmt: skip
+        audit.record("alert.raised", "system:warden", session=session or "",
+                     workflow=session.workflow if session else "", outcome=kind,
+                     details={"alert_id": alert.id, "summary": alert.summary, "severity": severity})  # fmt: skip
+    return alert
+
+
+def expire(session: AgentSession) -> AgentSession:
+    """End a session that overran its time limit, as an anomaly."""
+    raise_alert(SecurityAlert.Kind.SESSION_OVERRUN, f"session {session.id} ran past its time limit",
+                session=session, severity="medium")  # fmt: skip
+    return terminate(session, reason="timeout", actor="system:sweeper")
+
+
+def terminate(
+    session: AgentSession,
+    *,
+    reason: str,
+    actor: str = "system:warden",
+    status: str = AgentSession.Status.TERMINATED,
+    final_answer: str | None = None,
+) -> AgentSession:
+    """End a session for any reason: revoke its tokens, wipe its context, cancel what waits,
+    then check that the token fails and the context is empty before calling it verified."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = AgentSession.objects.select_for_update().get(pk=session.pk)
+        if not locked.is_live:
+            return locked
+        locked.status = status
+        locked.termination_reason = reason
+        locked.ended_at = now
+        locked.run_state = AgentSession.RunState.DONE
+        locked.conversation, locked.clear_after_step, locked.pending_tool_uses = [], [], []
+        if final_answer is not None:
+            locked.final_answer = final_answer
+        locked.save()
+        SessionToken.objects.filter(session=locked, revoked_at__isnull=True).update(revoked_at=now)
+        cancelled = ActionRequest.objects.filter(
+            session=locked,
+            status__in=[ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED, ActionRequest.Status.ALLOWED],
+        ).update(status=ActionRequest.Status.CANCELLED, sealed_params="")
+        kind = {"completed": "session.completed", "handed_off": "session.handed_off"}.get(status, "session.terminated")
+        audit.record(kind, actor, session=locked, workflow=locked.workflow, outcome=status,
+                     details={"reason": reason, "cancelled_actions": cancelled})  # fmt: skip
+    _verify_termination(locked)
+    return AgentSession.objects.get(pk=locked.pk)
+
+
+def _verify_termination(session: AgentSession) -> None:
+    rows = list(SessionToken.objects.filter(session=session))
+    tokens_fail = all(check_token_row(row) is not None for row in rows)
+    fresh = AgentSession.objects.get(pk=session.pk)
+    context_empty = not fresh.conversation and not fresh.clear_after_step and not fresh.pending_tool_uses
+    with transaction.atomic():
+        if tokens_fail and context_empty:
+            AgentSession.objects.filter(pk=session.pk).update(termination_verified=True)
+            audit.record("session.termination_verified", "system:warden", session=session,
+                         workflow=session.workflow, outcome="verified")  # fmt: skip
+        else:
+            audit.record("session.termination_unverified", "system:warden", session=session,
+                         workflow=session.workflow, outcome="unverified",
+                         details={"tokens_fail": tokens_fail, "context_empty": context_empty})  # fmt: skip
+    if not (tokens_fail and context_empty):
+        raise_alert(SecurityAlert.Kind.ANOMALY, f"termination of session {session.id} could not be verified",
+                    session=session)  # fmt: skip
+
+
+def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) -> HumanHandoff:
+    """Give the session to a person: record what they receive, then end the session."""
+    with transaction.atomic():
+        handoff = HumanHandoff.objects.create(session=session, trigger=trigger[:255], context=context)
+        audit.record("handoff.created", "system:warden", session=session, workflow=session.workflow,
+                     outcome="open", details={"handoff_id": handoff.id, "trigger": trigger[:255]})  # fmt: skip
+    terminate(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
+    return handoff

@@ -1,0 +1,88 @@
+"""Celery tasks. Each takes ids, claims its work with a conditional update, and does nothing
+when the database says the work is not (or no longer) theirs: a redelivered, duplicated or
+forged message never executes anything on its own authority."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+import audit
+from agents import gateway, runner, sessions
+from agents.models import ActionRequest, AgentSession, SecurityAlert
+
+log = logging.getLogger(__name__)
+RunState = AgentSession.RunState
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_session(session_id: str) -> str:
+    if not (runner.claim(session_id, from_state=RunState.QUEUED) or runner.take_over_stalled(session_id)):
+        log.info("run_session %s: nothing to do (not queued, or another worker holds it)", session_id)
+        return "skipped"
+    return _run(session_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def resume_session(session_id: str, action_request_id: str) -> str:
+    """Carry on a paused session once its tier 3 action has been decided."""
+    ar = ActionRequest.objects.filter(pk=action_request_id, session_id=session_id).select_related("session").first()
+    decided = ar is not None and ar.status in (*ActionRequest.FINISHED, ActionRequest.Status.REJECTED)
+    if not decided or not runner.claim(session_id, from_state=RunState.PAUSED):
+        session = AgentSession.objects.filter(pk=session_id).first()
+        if session is not None and session.run_state == RunState.RUNNING:
+            return "skipped"  # a duplicate of a message already being handled
+        reason = "the action has not been decided" if not decided else "the session is not paused and active"
+        audit.record("task.refused", "system:worker", session=session_id if session else "",
+                     workflow=session.workflow if session else "", outcome="refused",
+                     details={"task": "resume_session", "action_request": str(action_request_id), "reason": reason})  # fmt: skip
+        if ar is not None and not decided:
+            sessions.raise_alert(SecurityAlert.Kind.FORGED_TASK,
+                                 f"a resume message for undecided action {ar.action} was refused",
+                                 session=ar.session, severity="medium")  # fmt: skip
+        return "refused"
+    return _run(session_id)
+
+
+def _run(session_id: str) -> str:
+    try:
+        return runner.run(session_id)
+    except Exception as exc:
+        # Never leave a session in an unknown state: hand it to a person, then re-raise for the log.
+        session = AgentSession.objects.filter(pk=session_id).first()
+        if session is not None and session.is_live:
+            sessions.hand_off(session, trigger=f"runner error ({type(exc).__name__})",
+                              context=gateway.handoff_context(session))  # fmt: skip
+        raise
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Periodic: end overrun sessions, expire late approvals, restart runs whose worker died."""
+    now = timezone.now()
+    overrun = 0
+    for session in AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, expires_at__lt=now):
+        sessions.expire(session)
+        overrun += 1
+    expired = 0
+    for ar in ActionRequest.objects.filter(status=ActionRequest.Status.AWAITING_APPROVAL, expires_at__lt=now):
+        gateway.expire_request(ar)
+        expired += 1
+    stalled = list(AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, run_state=RunState.RUNNING,
+                                               run_lease_until__lt=now).values_list("pk", flat=True))  # fmt: skip
+    for pk in stalled:
+        run_session.delay(str(pk))
+    queued = list(AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, run_state=RunState.QUEUED,
+                                              created_at__lt=now - timedelta(minutes=1))
+                  .values_list("pk", flat=True))  # fmt: skip
+    for pk in queued:
+        run_session.delay(str(pk))
+    return {"overrun": overrun, "expired": expired, "restarted": len(stalled) + len(queued)}
+
+
+def enqueue_resume(session_id: Any, action_request_id: Any, **_: Any) -> None:
+    if AgentSession.objects.filter(pk=session_id, run_state=RunState.PAUSED).exists():
+        resume_session.delay(str(session_id), str(action_request_id))
