@@ -180,7 +180,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("request-id", f"req_{uuid.uuid4().hex[:20]}")
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a killed worker, a timeout): nothing to answer
 
     def _error(self, status: int, kind: str, message: str) -> None:
         self._send(status, {"type": "error", "error": {"type": kind, "message": message}})
