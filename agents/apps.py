@@ -6,7 +6,14 @@ class AgentsConfig(AppConfig):
     verbose_name = "Agent runtime"
 
     def ready(self) -> None:
-        from agents import signals, tasks
+        from django.db.models.signals import post_delete, post_save
+
+        from agents import context, signals, tasks
+        from governance.models import ContextRule, DataObject
+
+        for model in (ContextRule, DataObject):
+            post_save.connect(context.forget_policy, sender=model, dispatch_uid=f"agents-forget-{model.__name__}")
+            post_delete.connect(context.forget_policy, sender=model, dispatch_uid=f"agents-forget-del-{model.__name__}")
 
         # Signals are sent after commit, so the task never runs ahead of the data it reads.
         signals.session_resumable.connect(tasks.enqueue_resume, dispatch_uid="agents-enqueue-resume")

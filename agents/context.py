@@ -10,6 +10,7 @@ redacted (fail closed); a field with no data type is an identifier and passes th
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +49,28 @@ class ContextPolicy:
                 if not self.rules.get(dt, DEFAULT_RULE).persist}  # fmt: skip
 
 
+_CACHE_SECONDS = 2.0
+_cache: tuple[float, ContextPolicy] | None = None
+
+
 def load_policy() -> ContextPolicy:
+    """The context rules, re-read at most every two seconds (and at once in the process that
+    changes them: governance.apps drops the cache on save)."""
+    global _cache
+    now = time.monotonic()
+    if _cache is not None and now - _cache[0] < _CACHE_SECONDS:
+        return _cache[1]
     from governance.models import ContextRule, DataObject
 
     rules = {r.data_type: Rule(r.handling, r.clear, r.persist) for r in ContextRule.objects.all()}
     fields = {name: dict(f or {}) for name, f in DataObject.objects.values_list("name", "fields")}
-    return ContextPolicy(fields=fields, rules=rules)
+    _cache = (now, ContextPolicy(fields=fields, rules=rules))
+    return _cache[1]
+
+
+def forget_policy(*args: object, **kwargs: object) -> None:
+    global _cache
+    _cache = None
 
 
 def redact(value: Any) -> Any:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
@@ -92,11 +92,18 @@ def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", ex
     except sessions.TokenInvalid as exc:
         return _deny_without_session(token, action, exc)
     tool_use_id = str(tool_use_id or "")[:128]
-    if tool_use_id:
-        seen = ActionRequest.objects.filter(session=session, tool_use_id=tool_use_id).first()
-        if seen is not None:
-            return _replay(seen, session, params)
+    try:
+        return _decide_and_act(session, action, params, tool_use_id, execute)
+    except IntegrityError:
+        # The same tool_use id again (a retry, or a runner restarted after a crash): the
+        # unique constraint caught it, and the first decision stands.
+        seen = ActionRequest.objects.filter(session=session, tool_use_id=tool_use_id).first() if tool_use_id else None
+        if seen is None:
+            raise
+        return _replay(seen, session, params)
 
+
+def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id: str, execute: bool) -> GatewayResult:
     snap = _snapshot(session.workflow)
     decision = decide(snap, action, params)
     ctx = context.load_policy()
@@ -167,18 +174,22 @@ def _queue_for_approval(session: AgentSession, base: dict[str, Any], decision: D
 
 
 def _allow(session: AgentSession, base: dict[str, Any], decision: Decision, params: Any, *, execute: bool) -> GatewayResult:
+    """Tiers 1 and 2. When Warden executes, the decision and the claim are one transaction:
+    the ActionRequest is born `executing`, with its audit event, before the connector runs."""
     with transaction.atomic():
-        if decision.tier == 2:
-            problem = _reverify(session)
-            if problem:
-                return _record_denial(session, {**base, "reason": problem}, decision)
-        ar = ActionRequest.objects.create(status=Status.ALLOWED, **base)
-        audit.record("action.allowed", session.agent, outcome="allowed", **_audit_fields(session, ar),
-                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
-                              "grants_used": ar.grants_used})  # fmt: skip
+        problem = _reverify(session) if decision.tier == 2 else None
+        if problem is None:
+            ar = ActionRequest.objects.create(status=Status.EXECUTING if execute else Status.ALLOWED, **base)
+            audit.record("action.executing" if execute else "action.allowed", session.agent,
+                         outcome="executing" if execute else "allowed", **_audit_fields(session, ar),
+                         details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
+                                  "grants_used": ar.grants_used})  # fmt: skip
+    if problem is not None:
+        return _record_denial(session, {**base, "reason": problem}, decision)
     if not execute:
         return _result_of(ar, ALLOW_NOTIFIED if decision.tier == 2 else ALLOW)
-    return execute_action(ar, params)
+    ar.session = session
+    return _run_connector(ar, params)
 
 
 def _reverify(session: AgentSession) -> str | None:
@@ -230,8 +241,8 @@ def execute_action(ar: ActionRequest, params: Any) -> GatewayResult:
 def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
     session = ar.session
     try:
-        system = System.objects.get(name=ar.system)
-        credential = ServiceCredential.objects.filter(system=system).order_by("name").first()
+        credential = ServiceCredential.objects.select_related("system").filter(system__name=ar.system).order_by("name").first()
+        system = credential.system if credential else System.objects.get(name=ar.system)
         raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id))
         view = context.filter_result(raw, context.load_policy())
         error = ""
@@ -242,6 +253,8 @@ def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
     except Exception as exc:  # noqa: BLE001 - any failure leaves a defined state: failed + handoff
         view, error = None, f"the connector failed unexpectedly ({type(exc).__name__})"
     now = timezone.now()
+    ar.status, ar.result, ar.error, ar.executed_at, ar.sealed_params = (
+        Status.FAILED if error else Status.SUCCEEDED, view, error, now, "")
     with transaction.atomic():
         if error:
             ActionRequest.objects.filter(pk=ar.pk).update(status=Status.FAILED, error=error, executed_at=now,
@@ -255,7 +268,6 @@ def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
                          details={"action_request": str(ar.id), **context.describe_access(view)})  # fmt: skip
             if ar.tier == 2:
                 transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
-    ar.refresh_from_db()
     if error:
         sessions.hand_off(session, trigger=f"connector error in {ar.action}: {error}",
                           context=handoff_context(session, ar))  # fmt: skip
@@ -269,8 +281,6 @@ def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayR
         audit.record("action.resumed", "system:gateway", outcome="executing", **_audit_fields(session, seen),
                      details={"action_request": str(seen.id)})  # fmt: skip
         return _run_connector(seen, params)
-    if seen.status == Status.ALLOWED:
-        return execute_action(seen, params)
     return _result_of(seen)
 
 

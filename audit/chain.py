@@ -117,7 +117,9 @@ def record(
     details_field = AuditEvent._meta.get_field("details")
     at_field = AuditEvent._meta.get_field("at")
     chain_json(clean_details)  # refuse unhashable details before taking the lock
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint: inside the caller's transaction a failed append must fail the whole
+    # transaction anyway, and a savepoint would cost two more round trips under the lock.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         head_seq, head_hash = _lock_head(cursor)
         event.seq, event.at, event.prev_hash = head_seq + 1, timezone.now(), head_hash
         fields = {name: getattr(event, name) for name in HASHED_FIELDS}

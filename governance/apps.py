@@ -33,8 +33,8 @@ class GovernanceConfig(AppConfig):
 
         register_never_persist_provider(never_persist_keys)
         for model in (models.ContextRule, models.DataObject):
-            post_save.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-keys-{model.__name__}")
-            post_delete.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-keys-del-{model.__name__}")
+            post_save.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-{model.__name__}")
+            post_delete.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-del-{model.__name__}")
         # django-auditlog records who changed which configuration, and when.
         for model in (models.System, models.DataObject, models.ValueList, models.Workflow,
                       models.AccessGrant, models.TierAssignment, models.ContextRule):  # fmt: skip
