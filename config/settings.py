@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_htmx",
+    "mozilla_django_oidc",
     "auditlog",
     "audit",
     "governance",
@@ -71,6 +73,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
+    "config.middleware.SessionLifetimeMiddleware",
     # Records the logged-in user as the actor of django-auditlog entries.
     "auditlog.middleware.AuditlogMiddleware",
 ]
@@ -88,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.navigation",
             ],
         },
     },
@@ -124,11 +130,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Cookies: never the names the OIDC provider uses (`_session`, `_interaction`).
 SESSION_COOKIE_NAME = "warden_sessionid"
 CSRF_COOKIE_NAME = "warden_csrftoken"
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # templates read the token from the form, never from the cookie
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -136,7 +144,51 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGIN_URL = "/admin/login/"
+# Human login: OpenID Connect (mozilla-django-oidc), plus a password login for development only.
+WARDEN_DEV_LOGIN = env_bool("WARDEN_DEV_LOGIN", False)
+AUTHENTICATION_BACKENDS = ["governance.oidc.WardenOIDCBackend"]
+if WARDEN_DEV_LOGIN:
+    AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER")
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_END_SESSION_ENDPOINT = env_str("OIDC_OP_END_SESSION_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_STORE_ID_TOKEN = True
+OIDC_CREATE_USER = True
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 15 * 60
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?failed=1"
+WARDEN_OIDC_AUDIENCE = env_str("WARDEN_OIDC_AUDIENCE", OIDC_RP_CLIENT_ID)
+WARDEN_OIDC_GROUPS_CLAIM = env_str("WARDEN_OIDC_GROUPS_CLAIM", "groups")
+WARDEN_ROLE_GROUPS = {
+    "reviewer": env_str("WARDEN_ROLE_GROUP_REVIEWER", "warden-reviewers"),
+    "admin": env_str("WARDEN_ROLE_GROUP_ADMIN", "warden-admins"),
+    "compliance": env_str("WARDEN_ROLE_GROUP_COMPLIANCE", "warden-compliance"),
+    "security": env_str("WARDEN_ROLE_GROUP_SECURITY", "warden-security"),
+}
+WARDEN_SESSION_IDLE_SECONDS = env_int("WARDEN_SESSION_IDLE_SECONDS", 30 * 60)
+WARDEN_SESSION_MAX_SECONDS = env_int("WARDEN_SESSION_MAX_SECONDS", 12 * 3600)
+SESSION_COOKIE_AGE = WARDEN_SESSION_MAX_SECONDS
+WARDEN_APPROVAL_MAX_AUTH_AGE = env_int("WARDEN_APPROVAL_MAX_AUTH_AGE", 0)  # seconds; 0 = off
+WARDEN_APPROVAL_RECENT_AUTH_TIERS = [int(t) for t in env_list("WARDEN_APPROVAL_RECENT_AUTH_TIERS", "")]
+WARDEN_STEPUP_MAX_AGE = env_int("WARDEN_STEPUP_MAX_AGE", 900)
+
+# Notifications: email to the people concerned, and signed webhooks.
+WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+WARDEN_WEBHOOK_URLS = env_list("WARDEN_WEBHOOK_URLS")
+WARDEN_WEBHOOK_SECRET = env_secret("WARDEN_WEBHOOK_SECRET")
+WARDEN_WEBHOOK_TIMEOUT = env_int("WARDEN_WEBHOOK_TIMEOUT", 5)
 
 # Celery. Without a broker URL the quickstart uses kombu's filesystem transport, which needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")

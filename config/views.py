@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
+import audit
 from governance.models import AgentIdentity, Workflow
+from governance.oidc import SESSION_AUTH_CONTEXT, logout_url
 
 
 @login_required
@@ -13,3 +20,43 @@ def home(request: HttpRequest) -> HttpResponse:
         "agents": AgentIdentity.objects.prefetch_related("workflows"),
         "workflows": Workflow.objects.prefetch_related("grants__data_object", "tiers__action_type"),
     })  # fmt: skip
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str:
+    if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, require_https=request.is_secure()):
+        return value
+    return settings.LOGIN_REDIRECT_URL
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    """OIDC sign-in, and a password form only when WARDEN_DEV_LOGIN=1 (clearly marked)."""
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    form = AuthenticationForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if not settings.WARDEN_DEV_LOGIN:
+            return HttpResponse("Password login is disabled.", status=403)
+        if form.is_valid():
+            user = form.get_user()
+            auth.login(request, user)  # cycles the session key
+            import time
+
+            request.session[SESSION_AUTH_CONTEXT] = {"method": "dev-password", "amr": ["pwd"], "acr": "",
+                                                     "auth_time": int(time.time())}  # fmt: skip
+            audit.record("auth.login", user, outcome="succeeded", details={"method": "dev-password"})
+            return HttpResponseRedirect(next_url)
+    return render(request, "registration/login.html", {
+        "form": form, "next": next_url, "dev_login": settings.WARDEN_DEV_LOGIN,
+        "oidc_enabled": bool(settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT),
+        "expired": "expired" in request.GET, "failed": "failed" in request.GET,
+    }, status=200 if request.method == "GET" or form.is_valid() else 400)  # fmt: skip
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    """End the Django session, then the IdP session where the provider has an end-session endpoint."""
+    target = logout_url(request) if request.session.get("oidc_id_token") else settings.LOGOUT_REDIRECT_URL
+    if request.user.is_authenticated:
+        audit.record("auth.logout", request.user, outcome="succeeded")
+    auth.logout(request)
+    return redirect(target)

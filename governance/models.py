@@ -272,3 +272,19 @@ class ServiceCredential(models.Model):
         if not self.secret_encrypted:
             raise crypto.SecretUnreadable(f"service credential {self.name!r} has no secret set")
         return crypto.decrypt(self.secret_encrypted)
+
+
+class ExternalIdentity(models.Model):
+    """Who a user is at the identity provider: the issuer and `sub`, never the email alone."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="external_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

@@ -1,0 +1,47 @@
+"""Who may see and decide what. Views, services and templates all ask here."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from agents.models import ActionRequest, AgentSession
+from audit.chain import label
+from governance.roles import Role, has_role
+
+
+def identities_of(user: Any) -> set[str]:
+    """Every name under which this person may have initiated a session."""
+    names = {label(user), user.get_username()}
+    if user.email:
+        names |= {user.email, f"user:{user.email}"}
+    for identity in user.external_identities.all():
+        names |= {identity.subject, f"oidc:{identity.subject}"}
+    return {n.lower() for n in names if n}
+
+
+def is_initiator(user: Any, session: AgentSession) -> bool:
+    """Separation of duties: the initiator of a session (under any of their names) cannot approve it."""
+    return session.initiated_by.lower() in identities_of(user)
+
+
+def can_review(user: Any) -> bool:
+    return has_role(user, Role.REVIEWER)
+
+
+def can_decide(user: Any, action_request: ActionRequest) -> bool:
+    return can_review(user) and not is_initiator(user, action_request.session)
+
+
+def actions_visible_to(user: Any) -> QuerySet[ActionRequest]:
+    if not can_review(user):
+        return ActionRequest.objects.none()
+    return ActionRequest.objects.filter(tier=3)
+
+
+def can_handle_handoffs(user: Any) -> bool:
+    return has_role(user, Role.REVIEWER)
+
+
+def can_see_alerts(user: Any) -> bool:
+    return has_role(user, Role.SECURITY)

@@ -1,0 +1,135 @@
+"""Reviewers' decisions, handoffs and alerts: every state change with its audit event."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from agents import gateway
+from agents.models import ActionRequest, HumanHandoff, SecurityAlert
+from approvals import policies
+from approvals.models import ApprovalDecision
+
+
+class DecisionRefused(Exception):
+    """The decision cannot be taken; the message says why, for the reviewer."""
+
+
+def _auth_context(request_session: Any) -> dict[str, Any]:
+    from governance.oidc import SESSION_AUTH_CONTEXT
+
+    return dict(request_session.get(SESSION_AUTH_CONTEXT) or {}) if request_session is not None else {}
+
+
+def _check_recent_auth(tier: int, auth: dict[str, Any]) -> None:
+    max_age = settings.WARDEN_APPROVAL_MAX_AUTH_AGE
+    if not max_age or (settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS and tier not in settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS):
+        return
+    if time.time() - float(auth.get("auth_time") or 0) > max_age:
+        raise DecisionRefused("this approval needs a recent sign-in: sign in again and retry")
+
+
+def action_request_decide(
+    *, action_request: ActionRequest, reviewer: Any, decision: str, comment: str, params_hash: str,
+    auth_session: Any = None,
+) -> ActionRequest:
+    """Record one reviewer's decision. On reaching the quorum, release the action; on a
+    rejection, tell the agent why. Two reviewers deciding at once get one consistent outcome."""
+    comment = (comment or "").strip()
+    if decision not in ApprovalDecision.Decision.values:
+        raise DecisionRefused("the decision must be approve or reject")
+    if decision == ApprovalDecision.Decision.REJECT and not comment:
+        raise DecisionRefused("a rejection needs a comment: the agent and the initiator are told why")
+    auth = _auth_context(auth_session)
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().select_related("session__workflow").get(pk=action_request.pk)
+        if not policies.can_review(reviewer):
+            raise DecisionRefused("you are not a reviewer")
+        if policies.is_initiator(reviewer, ar.session):
+            audit.record("approval.refused", reviewer, session=ar.session, workflow=ar.session.workflow,
+                         action=ar.action, tier=ar.tier, outcome="refused",
+                         details={"action_request": str(ar.id), "reason": "separation of duties"})  # fmt: skip
+            raise DecisionRefused("you initiated this session, so you cannot decide on its actions")
+        if ar.status != ActionRequest.Status.AWAITING_APPROVAL:
+            raise DecisionRefused(f"this request is already {ar.status.replace('_', ' ')}")
+        if ar.expires_at is not None and ar.expires_at <= timezone.now():
+            raise DecisionRefused("this request has expired")
+        if params_hash != ar.params_hash:
+            raise DecisionRefused("the parameters changed since this page was loaded: reload it and review again")
+        _check_recent_auth(ar.tier or 3, auth)
+        if ApprovalDecision.objects.filter(action_request=ar, reviewer=reviewer).exists():
+            raise DecisionRefused("you have already decided on this request")
+        ApprovalDecision.objects.create(action_request=ar, reviewer=reviewer, decision=decision, comment=comment,
+                                        params_hash=params_hash, auth_context=auth)  # fmt: skip
+        approvals = ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
+        audit.record("approval.decided", reviewer, session=ar.session, workflow=ar.session.workflow, action=ar.action,
+                     tier=ar.tier, outcome=decision, details={
+                         "action_request": str(ar.id), "comment": comment, "params_hash": params_hash,
+                         "approvals": approvals, "quorum": ar.quorum, "amr": auth.get("amr", []),
+                         "acr": auth.get("acr", ""),
+                     })  # fmt: skip
+        reached = decision == ApprovalDecision.Decision.APPROVE and approvals >= ar.quorum
+        if reached:
+            ActionRequest.objects.filter(pk=ar.pk).update(status=ActionRequest.Status.APPROVED)
+        elif decision == ApprovalDecision.Decision.REJECT:
+            # Inside the lock, so that no approval can slip in between.
+            gateway.reject(ar, reason=comment, actor=audit_label(reviewer))
+    if reached:
+        gateway.release(ar)  # runs the connector: outside the decision's transaction
+    ar.refresh_from_db()
+    return ar
+
+
+def audit_label(user: Any) -> str:
+    from audit.chain import label
+
+    return label(user)
+
+
+def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
+    with transaction.atomic():
+        locked = HumanHandoff.objects.select_for_update().get(pk=handoff.pk)
+        if locked.status != HumanHandoff.Status.OPEN:
+            raise DecisionRefused(f"this handoff is already {locked.status}"
+                                  + (f" by {locked.responder}" if locked.responder else ""))  # fmt: skip
+        locked.status, locked.responder = HumanHandoff.Status.CLAIMED, audit_label(responder)
+        locked.save(update_fields=["status", "responder"])
+        audit.record("handoff.claimed", responder, session=locked.session_id, outcome="claimed",
+                     details={"handoff_id": locked.id})  # fmt: skip
+    return locked
+
+
+def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -> HumanHandoff:
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise DecisionRefused("say how the handoff was resolved")
+    with transaction.atomic():
+        locked = HumanHandoff.objects.select_for_update().get(pk=handoff.pk)
+        if locked.status == HumanHandoff.Status.RESOLVED:
+            raise DecisionRefused("this handoff is already resolved")
+        if locked.status == HumanHandoff.Status.CLAIMED and locked.responder != audit_label(responder):
+            raise DecisionRefused(f"this handoff is claimed by {locked.responder}")
+        locked.status, locked.responder = HumanHandoff.Status.RESOLVED, audit_label(responder)
+        locked.resolution, locked.resolved_at = resolution, timezone.now()
+        locked.save()
+        audit.record("handoff.resolved", responder, session=locked.session_id, outcome="resolved",
+                     details={"handoff_id": locked.id, "resolution": resolution})  # fmt: skip
+    return locked
+
+
+def alert_update(*, alert: SecurityAlert, actor: Any, status: str) -> SecurityAlert:
+    if status not in (SecurityAlert.Status.ACKNOWLEDGED, SecurityAlert.Status.RESOLVED):
+        raise DecisionRefused("an alert can be acknowledged or resolved")
+    with transaction.atomic():
+        locked = SecurityAlert.objects.select_for_update().get(pk=alert.pk)
+        if locked.status == SecurityAlert.Status.RESOLVED:
+            raise DecisionRefused("this alert is already resolved")
+        locked.status, locked.handled_by, locked.handled_at = status, audit_label(actor), timezone.now()
+        locked.save()
+        audit.record(f"alert.{status}", actor, session=locked.session_id or "", outcome=status,
+                     details={"alert_id": locked.id, "kind": locked.kind})  # fmt: skip
+    return locked

@@ -1,0 +1,193 @@
+"""The reviewer UI. Thin: fetch through a `_get_*_for_user` helper, call one service, render."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert
+from approvals import policies, services
+from approvals.models import ApprovalDecision
+from governance.models import AgentIdentity, System, Workflow
+
+PAGE_SIZE = 50
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def _queue_items(request: HttpRequest) -> dict[str, Any]:
+    _require(policies.can_review(request.user))
+    items = (policies.actions_visible_to(request.user).filter(status=ActionRequest.Status.AWAITING_APPROVAL)
+             .select_related("session__agent", "session__workflow"))  # fmt: skip
+    filters = {key: request.GET.get(key, "") for key in ("workflow", "agent", "system")}
+    if filters["workflow"]:
+        items = items.filter(session__workflow__name=filters["workflow"])
+    if filters["agent"]:
+        items = items.filter(session__agent__name=filters["agent"])
+    if filters["system"]:
+        items = items.filter(system=filters["system"])
+    newest = request.GET.get("sort") == "newest"
+    items = items.order_by("-created_at" if newest else "created_at")
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    return {"page": page, "filters": filters, "newest": newest, "now": timezone.now(),
+            "query": request.GET.urlencode()}  # fmt: skip
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    context = _queue_items(request)
+    context.update({
+        "workflows": Workflow.objects.values_list("name", flat=True),
+        "agents": AgentIdentity.objects.values_list("name", flat=True),
+        "systems": System.objects.values_list("name", flat=True),
+    })  # fmt: skip
+    return render(request, "approvals/queue.html", context)
+
+
+@login_required
+@require_GET
+def queue_rows(request: HttpRequest) -> HttpResponse:
+    """The queue's rows alone, polled by htmx so new items appear without a reload."""
+    return render(request, "approvals/_queue_rows.html", _queue_items(request))
+
+
+def _get_action_request_for_user(request: HttpRequest, pk: Any) -> ActionRequest:
+    _require(policies.can_review(request.user))
+    return get_object_or_404(policies.actions_visible_to(request.user)
+                             .select_related("session__agent", "session__workflow"), pk=pk)  # fmt: skip
+
+
+def _agent_claim(session: AgentSession, tool_use_id: str) -> str:
+    """What the model said alongside the tool call: shown, but labelled as its claim."""
+    for message in session.conversation:
+        content = message.get("content")
+        if message.get("role") == "assistant" and isinstance(content, list) \
+                and any(b.get("id") == tool_use_id for b in content if isinstance(b, dict)):  # fmt: skip
+            return "\n".join(b.get("text", "") for b in content if b.get("type") == "text").strip()
+    return ""
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    ar = _get_action_request_for_user(request, pk)
+    session = ar.session
+    return render(request, "approvals/detail.html", {
+        "ar": ar, "session": session, "steps": session.action_requests.order_by("created_at"),
+        "decisions": ar.decisions.select_related("reviewer"),
+        "approvals": ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count(),
+        "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
+        "is_initiator": policies.is_initiator(request.user, session),
+        "agent_claim": _agent_claim(session, ar.tool_use_id), "now": timezone.now(),
+    })  # fmt: skip
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, pk: Any, decision: str) -> HttpResponse:
+    ar = _get_action_request_for_user(request, pk)
+    if not policies.can_decide(request.user, ar):
+        raise PermissionDenied("you initiated this session, so you cannot decide on its actions")
+    try:
+        result = services.action_request_decide(
+            action_request=ar, reviewer=request.user, decision=decision, comment=request.POST.get("comment", ""),
+            params_hash=request.POST.get("params_hash", ""), auth_session=request.session,
+        )  # fmt: skip
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("approvals:detail", pk=ar.pk)
+    messages.success(request, f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now "
+                              f"{result.status.replace('_', ' ')}.")  # fmt: skip
+    return redirect("approvals:detail", pk=ar.pk)
+
+
+# --- handoffs -------------------------------------------------------------------------------
+
+
+def _get_handoff_for_user(request: HttpRequest, pk: int) -> HumanHandoff:
+    _require(policies.can_handle_handoffs(request.user))
+    return get_object_or_404(HumanHandoff.objects.select_related("session__agent", "session__workflow"), pk=pk)
+
+
+@login_required
+@require_GET
+def handoffs(request: HttpRequest) -> HttpResponse:
+    _require(policies.can_handle_handoffs(request.user))
+    status = request.GET.get("status", "open")
+    items = HumanHandoff.objects.select_related("session__agent", "session__workflow").order_by("created_at")
+    if status in HumanHandoff.Status.values:
+        items = items.filter(status=status)
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "approvals/handoffs.html", {"page": page, "status": status,
+                                                       "statuses": HumanHandoff.Status.values})  # fmt: skip
+
+
+@login_required
+@require_GET
+def handoff_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    handoff = _get_handoff_for_user(request, pk)
+    return render(request, "approvals/handoff_detail.html", {"handoff": handoff})
+
+
+@login_required
+@require_POST
+def handoff_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    handoff = _get_handoff_for_user(request, pk)
+    try:
+        services.handoff_claim(handoff=handoff, responder=request.user)
+        messages.success(request, "You have claimed this handoff.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("approvals:handoff", pk=pk)
+
+
+@login_required
+@require_POST
+def handoff_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    handoff = _get_handoff_for_user(request, pk)
+    try:
+        services.handoff_resolve(handoff=handoff, responder=request.user, resolution=request.POST.get("resolution", ""))
+        messages.success(request, "The handoff is resolved.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("approvals:handoff", pk=pk)
+
+
+# --- security alerts ------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def alerts(request: HttpRequest) -> HttpResponse:
+    _require(policies.can_see_alerts(request.user))
+    status = request.GET.get("status", "")
+    items = SecurityAlert.objects.select_related("session", "agent").order_by("-created_at")
+    if status in SecurityAlert.Status.values:
+        items = items.filter(status=status)
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "approvals/alerts.html", {"page": page, "status": status,
+                                                     "statuses": SecurityAlert.Status.values})  # fmt: skip
+
+
+@login_required
+@require_POST
+def alert_update(request: HttpRequest, pk: int, status: str) -> HttpResponse:
+    _require(policies.can_see_alerts(request.user))
+    alert = get_object_or_404(SecurityAlert, pk=pk)
+    try:
+        services.alert_update(alert=alert, actor=request.user, status=status)
+        messages.success(request, f"Alert {status}.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("approvals:alerts")

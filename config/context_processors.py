@@ -1,0 +1,10 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from governance.roles import Role, roles_of
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    roles = roles_of(getattr(request, "user", None))
+    return {"nav": {"roles": sorted(roles), "reviewer": Role.REVIEWER in roles, "security": Role.SECURITY in roles}}
