@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from agents import signals
 from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert, SessionToken
 from governance.models import AgentIdentity, Workflow
 
@@ -150,6 +151,7 @@ def raise_alert(kind: str, summary: str, *, session: AgentSession | None = None,
         audit.record("alert.raised", "system:warden", session=session or "",
                      workflow=session.workflow if session else "", outcome=kind,
                      details={"alert_id": alert.id, "summary": alert.summary, "severity": severity})  # fmt: skip
+        transaction.on_commit(lambda: signals.alert_raised.send(SecurityAlert, alert=alert))
     return alert
 
 
@@ -220,5 +222,6 @@ def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) ->
         handoff = HumanHandoff.objects.create(session=session, trigger=trigger[:255], context=context)
         audit.record("handoff.created", "system:warden", session=session, workflow=session.workflow,
                      outcome="open", details={"handoff_id": handoff.id, "trigger": trigger[:255]})  # fmt: skip
+        transaction.on_commit(lambda: signals.handoff_created.send(HumanHandoff, handoff=handoff))
     terminate(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
     return handoff

@@ -42,18 +42,19 @@ def action_request_decide(
     comment = (comment or "").strip()
     if decision not in ApprovalDecision.Decision.values:
         raise DecisionRefused("the decision must be approve or reject")
+    auth = _auth_context(auth_session)
+    if not policies.can_review(reviewer):
+        raise DecisionRefused("you are not a reviewer")
+    if policies.is_initiator(reviewer, action_request.session):
+        session = action_request.session
+        audit.record("approval.refused", reviewer, session=session, workflow=session.workflow,
+                     action=action_request.action, tier=action_request.tier, outcome="refused",
+                     details={"action_request": str(action_request.id), "reason": "separation of duties"})  # fmt: skip
+        raise DecisionRefused("you initiated this session, so you cannot decide on its actions")
     if decision == ApprovalDecision.Decision.REJECT and not comment:
         raise DecisionRefused("a rejection needs a comment: the agent and the initiator are told why")
-    auth = _auth_context(auth_session)
     with transaction.atomic():
         ar = ActionRequest.objects.select_for_update().select_related("session__workflow").get(pk=action_request.pk)
-        if not policies.can_review(reviewer):
-            raise DecisionRefused("you are not a reviewer")
-        if policies.is_initiator(reviewer, ar.session):
-            audit.record("approval.refused", reviewer, session=ar.session, workflow=ar.session.workflow,
-                         action=ar.action, tier=ar.tier, outcome="refused",
-                         details={"action_request": str(ar.id), "reason": "separation of duties"})  # fmt: skip
-            raise DecisionRefused("you initiated this session, so you cannot decide on its actions")
         if ar.status != ActionRequest.Status.AWAITING_APPROVAL:
             raise DecisionRefused(f"this request is already {ar.status.replace('_', ' ')}")
         if ar.expires_at is not None and ar.expires_at <= timezone.now():

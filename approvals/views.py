@@ -97,8 +97,12 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, pk: Any, decision: str) -> HttpResponse:
     ar = _get_action_request_for_user(request, pk)
-    if not policies.can_decide(request.user, ar):
-        raise PermissionDenied("you initiated this session, so you cannot decide on its actions")
+    if policies.is_initiator(request.user, ar.session):
+        try:  # refused and audited by the service
+            services.action_request_decide(action_request=ar, reviewer=request.user, decision=decision,
+                                           comment="", params_hash="", auth_session=request.session)  # fmt: skip
+        except services.DecisionRefused as exc:
+            raise PermissionDenied(str(exc)) from None
     try:
         result = services.action_request_decide(
             action_request=ar, reviewer=request.user, decision=decision, comment=request.POST.get("comment", ""),

@@ -189,6 +189,8 @@ WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 WARDEN_WEBHOOK_URLS = env_list("WARDEN_WEBHOOK_URLS")
 WARDEN_WEBHOOK_SECRET = env_secret("WARDEN_WEBHOOK_SECRET")
 WARDEN_WEBHOOK_TIMEOUT = env_int("WARDEN_WEBHOOK_TIMEOUT", 5)
+if WARDEN_WEBHOOK_URLS and not WARDEN_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("WARDEN_WEBHOOK_URLS is set but WARDEN_WEBHOOK_SECRET is not: webhooks must be signed")
 
 # Celery. Without a broker URL the quickstart uses kombu's filesystem transport, which needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")

@@ -1,0 +1,153 @@
+"""The reviewer UI through Django's test client: access, methods, CSRF, contents."""
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from agents import sessions
+from agents.models import HumanHandoff, SecurityAlert
+from audit.models import AuditEvent
+from demo_systems.models import Refund
+from tests.approvals.conftest import make_user, run_to_pause
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def test_the_queue_lists_pending_requests_for_reviewers(pending_refund, reviewer_alice) -> None:
+    page = client_for(reviewer_alice).get(reverse("approvals:queue"))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "crm.issue_refund" in body and "refund-bot" in body and 'hx-trigger="every 1s"' in body
+    rows = client_for(reviewer_alice).get(reverse("approvals:queue_rows"), {"agent": "support-bot"})
+    assert "Nothing is waiting" in rows.content.decode()
+
+
+@pytest.mark.parametrize("name", ["approvals:queue", "approvals:queue_rows", "approvals:handoffs"])
+def test_outsiders_get_403(outsider_mallory, compliance_carol, name) -> None:
+    for user in (outsider_mallory, compliance_carol):
+        assert client_for(user).get(reverse(name)).status_code == 403
+    assert client_for(outsider_mallory).get(reverse("approvals:alerts")).status_code == 403
+
+
+def test_anonymous_users_are_sent_to_login(db) -> None:
+    response = Client().get(reverse("approvals:queue"))
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_the_detail_page_shows_what_is_approved(pending_refund, reviewer_alice) -> None:
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    for text in (pending_refund.params_hash, "amount gt 100", "write on crm.refund", "refund-triage v1",
+                 "user:dana", "ticketing.get_ticket", "amount: 250", "Approve", "Reject"):  # fmt: skip
+        assert text in body, text
+
+
+def test_the_initiator_sees_no_buttons_and_a_forged_post_is_refused(demo, model_server, reviewer_alice) -> None:
+    ar = run_to_pause("refund-bot", "refund-triage", "T-2002", "user:alice")
+    client = client_for(reviewer_alice)
+    body = client.get(reverse("approvals:detail", args=[ar.pk])).content.decode()
+    assert 'name="approve"' not in body and "You initiated this session" in body
+    response = client.post(reverse("approvals:approve", args=[ar.pk]), {"params_hash": ar.params_hash})
+    assert response.status_code == 403
+    assert not Refund.objects.exists()
+    assert AuditEvent.objects.filter(kind="approval.refused").exists()
+
+
+def test_approve_by_post(pending_refund, reviewer_alice) -> None:
+    response = client_for(reviewer_alice).post(reverse("approvals:approve", args=[pending_refund.pk]),
+                                               {"params_hash": pending_refund.params_hash, "comment": "fine"})  # fmt: skip
+    assert response.status_code == 302
+    assert Refund.objects.count() == 1
+
+
+def test_a_stale_page_is_told_to_reload(pending_refund, reviewer_alice) -> None:
+    client = client_for(reviewer_alice)
+    response = client.post(reverse("approvals:approve", args=[pending_refund.pk]), {"params_hash": "f" * 64},
+                           follow=True)  # fmt: skip
+    assert "parameters changed since this page was loaded" in response.content.decode()
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["approvals:approve", "approvals:reject"])
+def test_deciding_by_get_is_405(pending_refund, reviewer_alice, name) -> None:
+    assert client_for(reviewer_alice).get(reverse(name, args=[pending_refund.pk])).status_code == 405
+
+
+def test_every_state_changing_url_refuses_a_post_without_csrf(pending_refund, reviewer_alice, security_sam) -> None:
+    _, token = sessions.start("support-bot", "ticket-triage", "test", "user:dana")
+    alert = sessions.raise_alert(SecurityAlert.Kind.ANOMALY, "test alert")
+    handoff = HumanHandoff.objects.create(session=pending_refund.session, trigger="test")
+    make_user("both", "reviewer", "security")
+    urls = [
+        reverse("approvals:approve", args=[pending_refund.pk]), reverse("approvals:reject", args=[pending_refund.pk]),
+        reverse("approvals:handoff_claim", args=[handoff.pk]), reverse("approvals:handoff_resolve", args=[handoff.pk]),
+        reverse("approvals:alert_update", args=[alert.pk, "acknowledged"]), reverse("logout"),
+    ]  # fmt: skip
+    from django.contrib.auth import get_user_model
+
+    client = client_for(get_user_model().objects.get(username="both"), csrf=True)
+    for url in urls:
+        assert client.post(url, {"params_hash": pending_refund.params_hash, "comment": "x"}).status_code == 403, url
+    assert not Refund.objects.exists()
+    assert Client(enforce_csrf_checks=True).post(reverse("login"), {"username": "a", "password": "b"}).status_code == 403
+
+
+def test_handoff_claim_and_resolve_are_audited(pending_refund, reviewer_alice, reviewer_bob) -> None:
+    handoff = HumanHandoff.objects.create(session=pending_refund.session, trigger="connector error", context={"x": 1})
+    alice, bob = client_for(reviewer_alice), client_for(reviewer_bob)
+    assert "connector error" in alice.get(reverse("approvals:handoffs")).content.decode()
+    alice.post(reverse("approvals:handoff_claim", args=[handoff.pk]))
+    refused = bob.post(reverse("approvals:handoff_resolve", args=[handoff.pk]), {"resolution": "x"}, follow=True)
+    assert "claimed by user:alice" in refused.content.decode()
+    alice.post(reverse("approvals:handoff_resolve", args=[handoff.pk]), {"resolution": "Refunded by hand."})
+    handoff.refresh_from_db()
+    assert (handoff.status, handoff.responder, handoff.resolution) == ("resolved", "user:alice", "Refunded by hand.")
+    event = AuditEvent.objects.get(kind="handoff.resolved")
+    assert event.actor == "user:alice" and event.details["resolution"] == "Refunded by hand."
+
+
+def test_security_can_acknowledge_and_resolve_alerts(db, security_sam) -> None:
+    alert = sessions.raise_alert(SecurityAlert.Kind.TIER4_ATTEMPT, "tier 4 attempt")
+    client = client_for(security_sam)
+    assert "tier 4 attempt" in client.get(reverse("approvals:alerts")).content.decode()
+    client.post(reverse("approvals:alert_update", args=[alert.pk, "acknowledged"]))
+    client.post(reverse("approvals:alert_update", args=[alert.pk, "resolved"]))
+    alert.refresh_from_db()
+    assert (alert.status, alert.handled_by) == ("resolved", "user:sam")
+    assert client.post(reverse("approvals:alert_update", args=[alert.pk, "deleted"]), follow=True).status_code == 200
+    assert [e for e in AuditEvent.objects.filter(kind__startswith="alert.").values_list("kind", flat=True)] == [
+        "alert.raised", "alert.acknowledged", "alert.resolved"]
+
+
+def test_security_headers(reviewer_alice) -> None:
+    response = client_for(reviewer_alice).get(reverse("home"))
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_dev_login_only_when_enabled(db, settings) -> None:
+    make_user("dev", "reviewer")
+    settings.WARDEN_DEV_LOGIN = False
+    assert Client().post(reverse("login"), {"username": "dev", "password": "pw-not-used-123"}).status_code == 403
+    assert "DEVELOPMENT LOGIN" not in Client().get(reverse("login")).content.decode()
+    settings.WARDEN_DEV_LOGIN = True
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "django.contrib.auth.backends.ModelBackend"]
+    assert "DEVELOPMENT LOGIN" in Client().get(reverse("login")).content.decode()
+    response = Client().post(reverse("login"), {"username": "dev", "password": "pw-not-used-123"})
+    assert response.status_code == 302
+    bad = Client().post(reverse("login"), {"username": "dev", "password": "nope"})
+    assert bad.status_code == 400 and "did not match" in bad.content.decode()
+
+
+def test_deactivating_a_user_ends_their_sessions(reviewer_alice) -> None:
+    client = client_for(reviewer_alice)
+    assert client.get(reverse("approvals:queue")).status_code == 200
+    reviewer_alice.is_active = False
+    reviewer_alice.save()
+    assert client.get(reverse("approvals:queue")).status_code == 302
