@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -12,8 +13,18 @@ from django.shortcuts import redirect
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-    "form-action 'self'"
+    "form-action 'self'{idp}"
 )
+
+
+def _idp_origins() -> str:
+    """Logging out posts a form that redirects to the IdP: form-action must allow its origin."""
+    origins = set()
+    for url in (settings.OIDC_OP_END_SESSION_ENDPOINT, settings.OIDC_OP_AUTHORIZATION_ENDPOINT):
+        parts = urlsplit(url or "")
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return "".join(f" {o}" for o in sorted(origins))
 
 
 class SecurityHeadersMiddleware:
@@ -25,7 +36,7 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if not request.path.startswith("/admin/"):  # Django's admin ships inline scripts
-            response.setdefault("Content-Security-Policy", CSP)
+            response.setdefault("Content-Security-Policy", CSP.format(idp=_idp_origins()))
         response.setdefault("Referrer-Policy", "same-origin")
         response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
