@@ -6,7 +6,7 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from audit.models import AuditEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def start_login(page, user: str) -> None:

@@ -15,7 +15,7 @@ from governance.models import ExternalIdentity
 from tests.approvals.conftest import run_to_pause
 from tests.e2e.conftest import USERS, sign_in
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 
 
