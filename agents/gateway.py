@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
-from agents import context, sessions, signals
+from agents import context, destinations, sessions, signals
 from agents.connectors import ConnectorError, get_connector
 from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionToken
 from audit.canonical import params_hash
@@ -121,6 +121,9 @@ def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id
     }  # fmt: skip
     if decision.tier is None:
         return _record_denial(session, base, decision)
+    egress = destinations.egress_problem(snap, spec, params, session.data_sensitivity) if spec else None
+    if egress:
+        return _refuse_egress(session, base, decision, egress)
     if decision.tier >= 4:
         return _refuse_tier4(session, base, decision)
     if decision.tier == 3:
@@ -138,6 +141,19 @@ def _record_denial(session: AgentSession, base: dict[str, Any], decision: Decisi
         ar = ActionRequest.objects.create(status=Status.DENIED, **base)
         audit.record("action.denied", session.agent, outcome="denied", **_audit_fields(session, ar),
                      details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params})  # fmt: skip
+    return _result_of(ar, DENY)
+
+
+def _refuse_egress(session: AgentSession, base: dict[str, Any], decision: Decision, problem: str) -> GatewayResult:
+    """Data may not go there: refuse (the model is told why), audit, alert. The session goes on."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.create(status=Status.DENIED, **{**base, "reason": f"destination refused: {problem}"})
+        audit.record("egress.refused", session.agent, outcome="denied", **_audit_fields(session, ar),
+                     details={"action_request": str(ar.id), "reason": problem,
+                              "session_sensitivity": session.data_sensitivity})  # fmt: skip
+        sessions.raise_alert(SecurityAlert.Kind.EXFILTRATION, f"agent {session.agent.name} tried to send data "
+                             f"out with {ar.action}: {problem}"[:500], session=session,
+                             details={"action_request": str(ar.id)})  # fmt: skip
     return _result_of(ar, DENY)
 
 
@@ -266,12 +282,25 @@ def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
                                                           executed_at=now, sealed_params="")  # fmt: skip
             audit.record("action.executed", "system:gateway", outcome="succeeded", **_audit_fields(session, ar),
                          details={"action_request": str(ar.id), **context.describe_access(view)})  # fmt: skip
+            _raise_sensitivity(session, ar)
             if ar.tier == 2:
                 transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
     if error:
         sessions.hand_off(session, trigger=f"connector error in {ar.action}: {error}",
                           context=handoff_context(session, ar))  # fmt: skip
     return _result_of(ar)
+
+
+def _raise_sensitivity(session: AgentSession, ar: ActionRequest) -> None:
+    """The session has now handled this action's data: it carries its class from here on."""
+    from governance.models import Sensitivity
+
+    spec = _snapshot(session.workflow).actions.get(ar.action)
+    if spec is None:
+        return
+    level = destinations.level_name(spec.sensitivity)
+    lower = [c for c in Sensitivity.values if Sensitivity.rank(c) < spec.sensitivity]
+    AgentSession.objects.filter(pk=session.pk, data_sensitivity__in=lower).update(data_sensitivity=level)
 
 
 def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayResult:

@@ -45,6 +45,8 @@ class AgentSession(models.Model):
     clear_after_step = models.JSONField(default=list, blank=True)
     pending_tool_uses = models.JSONField(default=list, blank=True)
     consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    data_sensitivity = models.CharField(max_length=16, default="public",
+                                        help_text="the most sensitive class of data the agent has been given")
     final_answer = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -174,6 +176,8 @@ class SecurityAlert(models.Model):
         REVOKED_TOKEN = "revoked_token"
         SESSION_OVERRUN = "session_overrun"
         FORGED_TASK = "forged_task"
+        EXFILTRATION = "exfiltration"
+        CREDENTIAL_ROTATION = "credential_rotation"
         ANOMALY = "anomaly"
 
     class Status(models.TextChoices):

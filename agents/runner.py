@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents import context, gateway, sessions
+import audit
+from agents import context, destinations, gateway, sessions
 from agents.models import AgentSession
 from governance.models import TierAssignment
 
@@ -225,6 +226,14 @@ def _call_model(session: AgentSession, client: anthropic.Anthropic, ctx: context
             _save(session, conversation=[*session.conversation, message])
         return None
     text = "\n".join(b["text"] for b in message["content"] if b["type"] == "text").strip()
+    session.refresh_from_db()
+    problem = destinations.final_answer_problem(gateway._snapshot(session.workflow), session.data_sensitivity)
+    if problem:
+        audit.record("egress.refused", session.agent, session=session, workflow=session.workflow,
+                     outcome="withheld", details={"reason": problem, "what": "final answer"})  # fmt: skip
+        sessions.raise_alert("exfiltration", f"the final answer of session {session.pk} was withheld: {problem}",
+                             session=session, severity="medium")  # fmt: skip
+        text = f"[withheld by Warden: {problem}]"
     sessions.terminate(session, reason="completed", actor=f"agent:{session.agent.name}",
                        status=AgentSession.Status.COMPLETED, final_answer=text)  # fmt: skip
     return RunState.DONE

@@ -17,9 +17,10 @@ class Sensitivity(models.TextChoices):
     CONFIDENTIAL = "confidential"
     RESTRICTED = "restricted"
 
-    @property
-    def rank(self) -> int:
-        return list(Sensitivity).index(self)
+    @classmethod
+    def rank(cls, value: str) -> int:
+        """0 for public up to 3 for restricted; an unknown class ranks highest (fail closed)."""
+        return cls.values.index(value) if value in cls.values else len(cls.values) - 1
 
 
 class Mode(models.TextChoices):
@@ -72,6 +73,10 @@ class ActionType(models.Model):
     data_objects = models.ManyToManyField(DataObject, related_name="action_types")
     params_schema = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
+    egress = models.JSONField(
+        default=dict, blank=True,
+        help_text='where the action sends data out: {"type": "email|webhook|ticket_queue", "param": "recipients[*]"}',
+    )  # fmt: skip
 
     class Meta:
         ordering = ["name"]

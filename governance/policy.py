@@ -30,6 +30,8 @@ class ActionSpec:
     data_objects: tuple[str, ...]
     params_schema: Mapping[str, Any]
     validator: Draft202012Validator = field(compare=False, repr=False)
+    egress: Mapping[str, Any] = field(default_factory=dict)
+    sensitivity: int = 0  # the highest rank among its data objects
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class WorkflowSnapshot:
     grants: frozenset[tuple[str, str]]
     actions: Mapping[str, ActionSpec]
     tiers: Mapping[str, TierRule]
+    destinations: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,17 @@ def build_snapshot(
     workflow: Mapping[str, Any],
     actions: Mapping[str, Mapping[str, Any]],
     lists: Mapping[str, list[Any]] | None = None,
+    sensitivity: Mapping[str, str] | None = None,
 ) -> WorkflowSnapshot:
     """A snapshot from the policy-file form of a workflow and the action types it names.
 
     workflow: {name, version?, access: [{data_object, mode}], tiers: [{action, tier, quorum?, conditions?}]}
     actions:  name -> {system, mode, data_objects, params_schema}
     """
+    from governance.models import Sensitivity
+
     lists = dict(lists or {})
+    classes = dict(sensitivity or {})
     specs: dict[str, ActionSpec] = {}
     rules: dict[str, TierRule] = {}
     for tier in workflow.get("tiers", ()):
@@ -82,7 +89,10 @@ def build_snapshot(
         specs[name] = ActionSpec(
             name=name, system=action.get("system", ""), mode=action["mode"],
             data_objects=tuple(action.get("data_objects", ())), params_schema=schema,
-            validator=Draft202012Validator(schema),
+            validator=Draft202012Validator(schema), egress=dict(action.get("egress") or {}),
+            # A data object of unknown class counts as the most sensitive (fail closed).
+            sensitivity=max((Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())),
+                            default=0),
         )  # fmt: skip
         conditions = tuple(compile_condition(c, lists) for c in tier.get("conditions") or ())
         rules[name] = TierRule(name, int(tier["tier"]), int(tier.get("quorum", 1)), conditions)
@@ -90,12 +100,13 @@ def build_snapshot(
     return WorkflowSnapshot(
         name=workflow["name"], version=int(workflow.get("version", 1)), grants=grants,
         actions=MappingProxyType(specs), tiers=MappingProxyType(rules),
+        destinations=tuple(dict(d) for d in workflow.get("destinations") or ()),
     )  # fmt: skip
 
 
 def snapshot(workflow: Workflow) -> WorkflowSnapshot:
     """Read one workflow and what it references from the database."""
-    from governance.models import ValueList
+    from governance.models import DataObject, ValueList
 
     tiers = list(workflow.tiers.select_related("action_type__system").prefetch_related("action_type__data_objects"))
     actions = {
@@ -104,12 +115,14 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
             "mode": t.action_type.mode,
             "data_objects": [d.name for d in t.action_type.data_objects.all()],
             "params_schema": t.action_type.params_schema,
+            "egress": t.action_type.egress,
         }
         for t in tiers
     }
     spec = {
         "name": workflow.name,
         "version": workflow.version,
+        "destinations": workflow.destinations,
         "access": [{"data_object": name, "mode": mode} for name, mode in
                    workflow.grants.values_list("data_object__name", "mode")],
         "tiers": [
@@ -118,7 +131,7 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
         ],
     }
     lists = dict(ValueList.objects.values_list("name", "values"))
-    return build_snapshot(spec, actions, lists)
+    return build_snapshot(spec, actions, lists, dict(DataObject.objects.values_list("name", "sensitivity")))
 
 
 def _schema_error(validator: Draft202012Validator, params: dict[str, Any]) -> str:

@@ -191,3 +191,33 @@ DESCRIPTIONS = [
 
 for _connector in (DemoCRM(), DemoTicketing(), Mail()):
     register(_connector)
+
+
+def _post_webhook(params: dict[str, Any]) -> dict[str, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(params["event"], sort_keys=True).encode()
+    request = urllib.request.Request(params["url"], data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "Warden/1"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        raise ConnectorError(f"hooks: the receiver answered {exc.code}") from None
+    except (urllib.error.URLError, OSError):
+        raise ConnectorError("hooks: the receiver cannot be reached") from None
+    return {"data_object": "hooks.event", "data": {"status": status}}
+
+
+class Webhook(DemoConnector):
+    """Posts JSON events to partner URLs (only those the workflow lists as destinations)."""
+
+    id = "webhook"
+    needs_key = False
+    writes = {"hooks.post": _post_webhook}
+
+
+DESCRIPTIONS.append(ActionDescription("hooks.post", "write", ("hooks.event",), "Post a JSON event."))
+register(Webhook())

@@ -12,7 +12,8 @@ from governance.policyfile.state import from_database, from_document, to_documen
 def snapshot_from_state(state: dict, workflow: str) -> WorkflowSnapshot:
     """The decision snapshot of one workflow of a normalized policy, without the database."""
     lists = {name: spec["values"] for name, spec in state["lists"].items()}
-    return build_snapshot({"name": workflow, **state["workflows"][workflow]}, state["action_types"], lists)
+    sensitivity = {name: spec["sensitivity"] for name, spec in state["data_objects"].items()}
+    return build_snapshot({"name": workflow, **state["workflows"][workflow]}, state["action_types"], lists, sensitivity)
 
 
 def export_yaml() -> str:

@@ -78,7 +78,7 @@ def _upsert(kind: str, name: str, spec: dict[str, Any], actor: str) -> None:
     elif kind == "action_types":
         action, _ = ActionType.objects.update_or_create(name=name, defaults={
             "system": System.objects.get(name=spec["system"]), "mode": spec["mode"],
-            "params_schema": spec["params_schema"], "description": spec["description"],
+            "params_schema": spec["params_schema"], "description": spec["description"], "egress": spec["egress"],
         })  # fmt: skip
         action.data_objects.set(DataObject.objects.filter(name__in=spec["data_objects"]))
     elif kind == "context_rules":

@@ -10,7 +10,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from governance.conditions import compile_condition
+from governance.conditions import compile_condition, parse_path
 from governance.policyfile.schema import DOCUMENT
 
 
@@ -128,6 +128,11 @@ class _Checker:
                 Draft202012Validator.check_schema(action.get("params_schema") or {})
             except SchemaError as exc:
                 self.error(f"action_types[{i}].params_schema", f"not a valid JSON schema: {exc.message}")
+            if action.get("egress"):
+                try:
+                    parse_path(action["egress"]["param"])
+                except ValueError as exc:
+                    self.error(f"action_types[{i}].egress.param", str(exc))
         for i, workflow in enumerate(self.doc.get("workflows") or []):
             self._workflow(f"workflows[{i}]", workflow, data_objects, actions, lists)
         for i, agent in enumerate(self.doc.get("agents") or []):
@@ -142,6 +147,9 @@ class _Checker:
 
     def _workflow(self, where: str, workflow: dict[str, Any], data_objects: dict[str, Any],
                   actions: dict[str, Any], lists: dict[str, list[Any]]) -> None:  # fmt: skip
+        for j, destination in enumerate(workflow.get("destinations") or []):
+            if destination["type"] != "initiator" and not destination.get("value"):
+                self.error(f"{where}.destinations[{j}]", f"a {destination['type']} destination needs a 'value'")
         granted: set[tuple[str, str]] = set()
         for j, grant in enumerate(workflow.get("access") or []):
             key = (grant["data_object"], grant["mode"])

@@ -7,6 +7,9 @@ from governance.models import NAME_RE
 NAME = {"type": "string", "pattern": NAME_RE, "maxLength": 128}
 TEXT = {"type": "string"}
 TIER = {"type": "integer", "minimum": 1, "maximum": 4}
+SENSITIVITIES = ["public", "internal", "confidential", "restricted"]
+EGRESS_TYPES = ("email", "webhook", "ticket_queue")
+DESTINATION_TYPES = ("email", "email_domain", "webhook", "ticket_queue", "initiator")
 
 
 def _obj(required: list[str], **properties: object) -> dict[str, object]:
@@ -41,7 +44,7 @@ DOCUMENT = _obj(
     data_objects=_list_of(_obj(
         ["name", "system"],
         name=NAME, system=NAME, description=TEXT,
-        sensitivity={"enum": ["public", "internal", "confidential", "restricted"]},
+        sensitivity={"enum": SENSITIVITIES},
         fields={"type": "object", "additionalProperties": NAME},
     )),
     action_types=_list_of(_obj(
@@ -49,6 +52,7 @@ DOCUMENT = _obj(
         name=NAME, system=NAME, mode={"enum": ["read", "write"]}, description=TEXT,
         data_objects={**_list_of(NAME), "minItems": 1},
         params_schema={"type": "object"},
+        egress=_obj(["type", "param"], type={"enum": list(EGRESS_TYPES)}, param={"type": "string", "minLength": 1}),
     )),
     context_rules=_list_of(_obj(
         ["data_type"],
@@ -62,7 +66,10 @@ DOCUMENT = _obj(
         name=NAME, description=TEXT, owner=TEXT,
         max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
         on_reject={"enum": ["continue", "end"]},
-        destinations=_list_of({"type": ["string", "object"]}),
+        destinations=_list_of(_obj(
+            ["type"], type={"enum": list(DESTINATION_TYPES)}, value={"type": "string", "minLength": 1},
+            clearance={"enum": SENSITIVITIES},
+        )),
         access=_list_of(_obj(["data_object", "mode"], data_object=NAME, mode={"enum": ["read", "write"]})),
         tiers=_list_of(_obj(
             ["action", "tier"],

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "lists": {"values": []},
     "systems": {"display_name": "", "description": "", "config": {}},
     "data_objects": {"sensitivity": "internal", "description": "", "fields": {}},
-    "action_types": {"description": "", "params_schema": {}},
+    "action_types": {"description": "", "params_schema": {}, "egress": {}},
     "context_rules": {"handling": "full", "clear": "session", "persist": True, "description": ""},
     "workflows": {
         "description": "", "owner": "", "max_session_seconds": 900, "on_reject": "continue",
@@ -46,6 +46,7 @@ def normalize_item(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     if kind == "action_types":
         spec["data_objects"] = sorted(spec["data_objects"])
     elif kind == "workflows":
+        spec["destinations"] = [{"clearance": "internal", **d} for d in spec["destinations"]]
         spec["access"] = sorted(({"data_object": g["data_object"], "mode": g["mode"]} for g in spec["access"]),
                                 key=lambda g: (g["data_object"], g["mode"]))  # fmt: skip
         spec["tiers"] = sorted((_tier(t) for t in spec["tiers"]), key=lambda t: t["action"])
@@ -96,6 +97,7 @@ def from_database() -> State:
         state["action_types"][action.name] = normalize_item("action_types", {
             "system": action.system.name, "mode": action.mode, "description": action.description,
             "data_objects": [d.name for d in action.data_objects.all()], "params_schema": action.params_schema,
+            "egress": action.egress,
         })  # fmt: skip
     for rule in ContextRule.objects.all():
         state["context_rules"][rule.data_type] = normalize_item("context_rules", {

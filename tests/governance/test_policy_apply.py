@@ -105,7 +105,7 @@ def test_removing_things_deletes_them_and_deprovisions_agents(applied_policy, ex
     (lambda d: d["workflows"][0]["tiers"][0].__setitem__("tier", 0),
      "workflows[0].tiers[0].tier: tier must be an integer from 1 to 4, not 0"),
     (lambda d: d["systems"].append({"name": "crm", "connector": "x"}),
-     "systems[3].name: duplicate name 'crm' (first at systems[0])"),
+     "systems[4].name: duplicate name 'crm' (first at systems[0])"),
     (lambda d: d["data_objects"][0].__setitem__("system", "crn"),
      "data_objects[0].system: unknown system 'crn' (did you mean 'crm'?)"),
     (lambda d: d["agents"][0].__setitem__("workflows", ["nope"]),
@@ -185,4 +185,4 @@ def test_a_failure_while_applying_rolls_everything_back(applied_policy, example_
     assert "cannot delete system 'legacy'" in info.value.errors[0]
     assert System.objects.filter(name="legacy").exists()
     assert AuditEvent.objects.count() == before
-    assert ActionType.objects.count() == 12
+    assert ActionType.objects.count() == 13

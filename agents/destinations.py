@@ -1,0 +1,67 @@
+"""Authorized destinations: where a workflow's outputs may go, and at which sensitivity.
+
+A session carries the highest sensitivity class of the data it has been given. An action
+that sends data out (its ActionType declares `egress`) may only address destinations the
+workflow lists, and only those cleared for that class. The final answer goes to the
+session's initiator, so it needs an `initiator` destination cleared for it.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from governance.conditions import MISSING, domain_matches, domains_in, parse_path, resolve
+from governance.models import Sensitivity
+from governance.policy import ActionSpec, WorkflowSnapshot
+
+COMPATIBLE = {"email": ("email", "email_domain"), "webhook": ("webhook",), "ticket_queue": ("ticket_queue",)}
+
+
+def _matches(destination: dict[str, Any], kind: str, target: str) -> bool:
+    dtype, value = destination.get("type"), str(destination.get("value", ""))
+    if dtype not in COMPATIBLE.get(kind, ()):
+        return False
+    if dtype == "email":
+        return target.strip().casefold() == value.casefold()
+    if dtype == "email_domain":
+        found = domains_in(target)
+        return bool(found) and len(found) == 1 and "@" in target \
+            and domain_matches(found[0], frozenset({value.casefold()}))  # fmt: skip
+    if dtype == "webhook":
+        want, got = urlsplit(value), urlsplit(target.strip())
+        return (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower()) \
+            and (got.path or "/").startswith(want.path or "/") and not got.username  # fmt: skip
+    return target == value  # ticket_queue
+
+
+def level_name(rank: int) -> str:
+    return Sensitivity.values[min(rank, len(Sensitivity.values) - 1)]
+
+
+def egress_problem(snap: WorkflowSnapshot, spec: ActionSpec, params: Any, session_level: str) -> str | None:
+    """Why this call may not send its data where it asks, or None."""
+    if not spec.egress:
+        return None
+    kind = spec.egress.get("type", "")
+    # What leaves is what the session has handled: its class is the session's, not the message type's.
+    level = Sensitivity.rank(session_level)
+    targets = list(resolve(params, parse_path(spec.egress.get("param", ""))))
+    if not targets or any(t is MISSING or not isinstance(t, str) for t in targets):
+        return f"{spec.name}: the destination parameter is missing or not text"
+    for target in targets:
+        matching = [d for d in snap.destinations if _matches(d, kind, target)]
+        if not matching:
+            return f"{target!r} is not an authorized destination of workflow {snap.name!r}"
+        if max(Sensitivity.rank(d.get("clearance", "internal")) for d in matching) < level:
+            return (f"{target!r} is not cleared for {level_name(level)} data, which this session "
+                    f"has handled (workflow {snap.name!r})")
+    return None
+
+
+def final_answer_problem(snap: WorkflowSnapshot, session_level: str) -> str | None:
+    initiator = [d for d in snap.destinations if d.get("type") == "initiator"]
+    if not initiator:
+        return f"workflow {snap.name!r} lists no 'initiator' destination for its final answer"
+    if max(Sensitivity.rank(d.get("clearance", "internal")) for d in initiator) < Sensitivity.rank(session_level):
+        return f"the initiator is not cleared for {session_level} data, which this session has handled"
+    return None
