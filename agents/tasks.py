@@ -86,3 +86,26 @@ def sweep() -> dict[str, int]:
 def enqueue_resume(session_id: Any, action_request_id: Any, **_: Any) -> None:
     if AgentSession.objects.filter(pk=session_id, run_state=RunState.PAUSED).exists():
         resume_session.delay(str(session_id), str(action_request_id))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def rotate_due_credentials() -> int:
+    """Periodic: enqueue a rotation for every credential past its rotation period."""
+    from agents.credentials import credentials_due
+
+    due = credentials_due()
+    for credential in due:
+        rotate_credential.delay(credential.pk)
+    return len(due)
+
+
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Exception,), retry_backoff=60,
+             retry_backoff_max=1800, retry_jitter=True, max_retries=5)  # fmt: skip
+def rotate_credential(credential_id: int) -> None:
+    from agents.credentials import credential_rotate
+    from governance.models import ServiceCredential
+
+    credential = ServiceCredential.objects.filter(pk=credential_id).first()
+    if credential is None or not credential.rotation_due:
+        return  # gone, or rotated meanwhile: a duplicate message does nothing
+    credential_rotate(credential)

@@ -216,6 +216,8 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
+    "rotate-credentials": {"task": "agents.tasks.rotate_due_credentials",
+                           "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600))},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

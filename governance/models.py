@@ -1,6 +1,8 @@
 """The governance registry: the vocabulary of DESIGN.md, one model each."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -250,6 +252,8 @@ class ServiceCredential(models.Model):
     secret_encrypted = models.TextField(blank=True, editable=False)
     rotation_period_days = models.PositiveIntegerField(default=90)
     rotated_at = models.DateTimeField(null=True, blank=True)
+    rotation_failures = models.PositiveSmallIntegerField(default=0)
+    last_rotation_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -264,6 +268,14 @@ class ServiceCredential(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.secret_encrypted)
+
+    @property
+    def rotation_due(self) -> bool:
+        if not self.rotation_period_days:
+            return False
+        if self.rotated_at is None:
+            return True
+        return self.rotated_at + timedelta(days=self.rotation_period_days) <= timezone.now()
 
     def set_secret(self, plaintext: str) -> None:
         """Encrypt and keep a new secret; the caller saves."""

@@ -40,8 +40,31 @@ class Connector(ABC):
     ) -> dict[str, Any]:
         """Do the action. Returns {"data_object": name, "data": record | [records] | {...}}."""
 
-    def rotate(self, credential: ServiceCredential) -> None:
+    # --- credential rotation: create the new secret at the system, verify it works, switch to
+    # it, revoke the old one. A failure before the switch leaves the old secret in place.
+
+    def create_secret(self, credential: ServiceCredential) -> str:
         raise ConnectorError(f"connector {self.id!r} cannot rotate credentials")
+
+    def verify_secret(self, credential: ServiceCredential, secret: str) -> None:
+        """Raise ConnectorError unless `secret` works at the system."""
+
+    def revoke_secret(self, credential: ServiceCredential, secret: str) -> None:
+        """Make `secret` stop working at the system."""
+
+    def rotate(self, credential: ServiceCredential) -> None:
+        old = credential.reveal() if credential.has_secret else ""
+        new = self.create_secret(credential)
+        try:
+            self.verify_secret(credential, new)
+        except Exception:
+            self.revoke_secret(credential, new)  # do not leave a half-made key behind
+            raise
+        credential.set_secret(new)
+        credential.rotation_failures, credential.last_rotation_error = 0, ""
+        credential.save()
+        if old:
+            self.revoke_secret(credential, old)
 
 
 _REGISTRY: dict[str, Connector] = {}

@@ -44,10 +44,35 @@ class DemoConnector(Connector):
         if not ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(key), active=True).exists():
             raise ConnectorError(f"{self.id}: the API key was refused")
 
+    def create_secret(self, credential: ServiceCredential) -> str:
+        if not self.needs_key:
+            raise ConnectorError(f"{self.id}: this system uses no credential")
+        from demo_systems.seed import issue_api_key
+
+        return issue_api_key(self.id)
+
+    def verify_secret(self, credential: ServiceCredential, secret: str) -> None:
+        if not ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(secret), active=True).exists():
+            raise ConnectorError(f"{self.id}: the new API key does not work")
+
+    def revoke_secret(self, credential: ServiceCredential, secret: str) -> None:
+        from django.utils import timezone
+
+        ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(secret)).update(active=False, revoked_at=timezone.now())
+
     def execute(
         self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str
     ) -> dict[str, Any]:
-        self._authenticate(credential)
+        try:
+            self._authenticate(credential)
+        except ConnectorError:
+            # The credential may have been rotated since the gateway read it: read it again, once.
+            from governance.models import ServiceCredential as Credential
+
+            fresh = Credential.objects.filter(pk=getattr(credential, "pk", None)).first()
+            if fresh is None or fresh.secret_encrypted == credential.secret_encrypted:
+                raise
+            self._authenticate(fresh)
         if action in self.reads:
             return self.reads[action](params)
         if action not in self.writes:
