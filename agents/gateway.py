@@ -259,7 +259,7 @@ def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
     try:
         credential = ServiceCredential.objects.select_related("system").filter(system__name=ar.system).order_by("name").first()
         system = credential.system if credential else System.objects.get(name=ar.system)
-        raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id))
+        raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id), session=session)
         view = context.filter_result(raw, context.load_policy())
         error = ""
     except ConnectorError as exc:

@@ -201,3 +201,18 @@ class SecurityAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+
+class SessionDatabaseRole(models.Model):
+    """A PostgreSQL login role that exists for one session only (per-session database credentials)."""
+
+    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="database_roles")
+    system = models.CharField(max_length=64)
+    role = models.CharField(max_length=63, unique=True)
+    password_encrypted = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField()
+    dropped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.role} ({self.system})"

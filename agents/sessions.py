@@ -92,7 +92,25 @@ def start(
         audit.record("session.started", initiated_by, session=session, workflow=workflow, outcome="started",
                      details={"agent": agent.name, "trigger": trigger, "workflow_version": workflow.version,
                               "expires_at": session.expires_at.isoformat(), "scope": intended_scope(workflow)})  # fmt: skip
+    _provision_database_roles(session)
     return session, token
+
+
+def _provision_database_roles(session: AgentSession) -> None:
+    """Per-session database credentials, made after the session exists (the sweeper reaps any
+    role whose session never came to be). A failure ends the session before it can act."""
+    from agents.connectors.base import ConnectorError
+    from agents.connectors.postgres import provision_session_roles
+
+    try:
+        roles = provision_session_roles(session)
+    except (ConnectorError, Exception) as exc:  # noqa: BLE001 - the session must not run half-provisioned
+        terminate(session, reason="database credentials could not be made", actor="system:warden")
+        raise SessionRefused(f"the session's database credentials could not be made ({type(exc).__name__})") from None
+    if roles:
+        audit.record("session.credentials_issued", "system:warden", session=session, workflow=session.workflow,
+                     outcome="issued", details={"database_roles": roles,
+                                                "valid_until": session.expires_at.isoformat()})  # fmt: skip
 
 
 def reissue_token(session: AgentSession) -> str:
@@ -193,6 +211,12 @@ def terminate(
         kind = {"completed": "session.completed", "handed_off": "session.handed_off"}.get(status, "session.terminated")
         audit.record(kind, actor, session=locked, workflow=locked.workflow, outcome=status,
                      details={"reason": reason, "cancelled_actions": cancelled})  # fmt: skip
+    try:
+        from agents.connectors.postgres import drop_session_roles
+
+        drop_session_roles(locked)
+    except Exception:  # noqa: BLE001 - verification below reports it, and the sweeper retries
+        pass
     _verify_termination(locked)
     return AgentSession.objects.get(pk=locked.pk)
 
@@ -202,18 +226,31 @@ def _verify_termination(session: AgentSession) -> None:
     tokens_fail = all(check_token_row(row) is not None for row in rows)
     fresh = AgentSession.objects.get(pk=session.pk)
     context_empty = not fresh.conversation and not fresh.clear_after_step and not fresh.pending_tool_uses
+    roles_gone = _database_roles_gone(session)
     with transaction.atomic():
-        if tokens_fail and context_empty:
+        if tokens_fail and context_empty and roles_gone:
             AgentSession.objects.filter(pk=session.pk).update(termination_verified=True)
             audit.record("session.termination_verified", "system:warden", session=session,
                          workflow=session.workflow, outcome="verified")  # fmt: skip
         else:
             audit.record("session.termination_unverified", "system:warden", session=session,
                          workflow=session.workflow, outcome="unverified",
-                         details={"tokens_fail": tokens_fail, "context_empty": context_empty})  # fmt: skip
-    if not (tokens_fail and context_empty):
+                         details={"tokens_fail": tokens_fail, "context_empty": context_empty,
+                                  "database_roles_gone": roles_gone})  # fmt: skip
+    if not (tokens_fail and context_empty and roles_gone):
         raise_alert(SecurityAlert.Kind.ANOMALY, f"termination of session {session.id} could not be verified",
                     session=session)  # fmt: skip
+
+
+def _database_roles_gone(session: AgentSession) -> bool:
+    from agents.connectors.postgres import role_can_log_in
+    from agents.models import SessionDatabaseRole
+
+    records = list(SessionDatabaseRole.objects.filter(session=session))
+    try:
+        return all(r.dropped_at is not None and not role_can_log_in(r) for r in records)
+    except Exception:  # noqa: BLE001 - cannot check: not verified
+        return False
 
 
 def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) -> HumanHandoff:

@@ -80,7 +80,13 @@ def sweep() -> dict[str, int]:
                   .values_list("pk", flat=True))  # fmt: skip
     for pk in queued:
         run_session.delay(str(pk))
-    return {"overrun": overrun, "expired": expired, "restarted": len(stalled) + len(queued)}
+    from agents.connectors.postgres import reap_orphan_roles
+
+    reaped = reap_orphan_roles()
+    result = {"overrun": overrun, "expired": expired, "restarted": len(stalled) + len(queued)}
+    if reaped:
+        result["roles_reaped"] = reaped
+    return result
 
 
 def enqueue_resume(session_id: Any, action_request_id: Any, **_: Any) -> None:

@@ -36,9 +36,12 @@ class Connector(ABC):
 
     @abstractmethod
     def execute(
-        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str
+        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str,
+        *, session: Any = None,
     ) -> dict[str, Any]:
-        """Do the action. Returns {"data_object": name, "data": record | [records] | {...}}."""
+        """Do the action. Returns {"data_object": name, "data": record | [records] | {...}}.
+
+        `session` is the AgentSession, for connectors that act with per-session credentials."""
 
     # --- credential rotation: create the new secret at the system, verify it works, switch to
     # it, revoke the old one. A failure before the switch leaves the old secret in place.
@@ -76,7 +79,7 @@ def register(connector: Connector) -> Connector:
 
 
 def get_connector(connector_id: str) -> Connector:
-    from agents.connectors import demo  # noqa: F401 - registers the built-in connectors
+    from agents.connectors import demo, postgres  # noqa: F401 - registers the built-in connectors
 
     try:
         return _REGISTRY[connector_id]

@@ -61,7 +61,8 @@ class DemoConnector(Connector):
         ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(secret)).update(active=False, revoked_at=timezone.now())
 
     def execute(
-        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str
+        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str,
+        *, session: Any = None,
     ) -> dict[str, Any]:
         try:
             self._authenticate(credential)
