@@ -44,6 +44,9 @@ WARDEN_SECRET_KEYS = [
     if key.strip()
 ]
 
+# Where ServiceCredential secrets are kept (see governance/secrets.py).
+WARDEN_SECRETS_BACKEND = env_str("WARDEN_SECRETS_BACKEND", "governance.secrets.FernetBackend")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

@@ -279,16 +279,20 @@ class ServiceCredential(models.Model):
 
     def set_secret(self, plaintext: str) -> None:
         """Encrypt and keep a new secret; the caller saves."""
+        from governance.secrets import backend
+
         if not plaintext:
             raise ValueError("a service credential secret cannot be empty")
-        self.secret_encrypted = crypto.encrypt(plaintext)
+        self.secret_encrypted = backend().store(self.name, plaintext)
         self.rotated_at = timezone.now()
 
     def reveal(self) -> str:
         """The plaintext, for the connector that uses it. Never log or return it elsewhere."""
+        from governance.secrets import backend
+
         if not self.secret_encrypted:
             raise crypto.SecretUnreadable(f"service credential {self.name!r} has no secret set")
-        return crypto.decrypt(self.secret_encrypted)
+        return backend().load(self.secret_encrypted)
 
 
 class ExternalIdentity(models.Model):
