@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
+
 from audit.models import AuditEvent
+from audit.ocsf import to_ocsf
 
 EXPORT_FIELDS = (
     "seq", "at", "kind", "actor", "session", "workflow", "system", "data_type",
@@ -16,9 +19,10 @@ EXPORT_FIELDS = (
 )  # fmt: skip
 
 
-def iter_events(*, since: datetime | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+def iter_events(*, since: datetime | None = None, chunk_size: int = 2000,
+                queryset: QuerySet[AuditEvent] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
     last_seq = 0
-    base = AuditEvent.objects.all()
+    base = AuditEvent.objects.all() if queryset is None else queryset
     if since is not None:
         base = base.filter(at__gte=since)
     while True:
@@ -31,12 +35,13 @@ def iter_events(*, since: datetime | None = None, chunk_size: int = 2000) -> Ite
         last_seq = rows[-1]["seq"]
 
 
-def iter_jsonl(*, since: datetime | None = None) -> Iterator[str]:
-    for row in iter_events(since=since):
-        yield json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
+def iter_jsonl(*, since: datetime | None = None, queryset: QuerySet[AuditEvent] | None = None) -> Iterator[str]:
+    """OCSF-shaped JSON lines (see audit.ocsf)."""
+    for row in iter_events(since=since, queryset=queryset):
+        yield json.dumps(to_ocsf(row), sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def iter_csv(*, since: datetime | None = None) -> Iterator[str]:
+def iter_csv(*, since: datetime | None = None, queryset: QuerySet[AuditEvent] | None = None) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -48,7 +53,7 @@ def iter_csv(*, since: datetime | None = None) -> Iterator[str]:
 
     writer.writerow(EXPORT_FIELDS)
     yield flush()
-    for row in iter_events(since=since):
+    for row in iter_events(since=since, queryset=queryset):
         row["details"] = json.dumps(row["details"], sort_keys=True, ensure_ascii=False)
         writer.writerow(["" if row[f] is None else row[f] for f in EXPORT_FIELDS])
         yield flush()

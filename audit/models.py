@@ -30,6 +30,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["session", "seq"], name="audit_session_seq"),
             models.Index(fields=["actor", "seq"], name="audit_actor_seq"),
             models.Index(fields=["workflow", "seq"], name="audit_workflow_seq"),
+            models.Index(fields=["system", "seq"], name="audit_system_seq"),
+            models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
         ]
 
     def __str__(self) -> str:
@@ -45,3 +47,36 @@ class ChainHead(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chainhead_singleton")]
+
+
+class Checkpoint(models.Model):
+    """A signed statement of the chain head (seq and hash), made periodically. Signed with an
+    Ed25519 key separate from the HMAC key, it proves no tail was cut off after it."""
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    signature = models.CharField(max_length=128)
+    key_id = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at seq {self.seq}"
+
+
+class VerificationRun(models.Model):
+    """A chain verification started from the browser, with its progress."""
+
+    started_by = models.CharField(max_length=255)
+    started_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, default="running")  # running | ok | broken | error
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status != "running" else (self.done * 100 // self.total if self.total else 0)

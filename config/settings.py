@@ -37,6 +37,9 @@ def _dev_fernet_key(label: str) -> str:
 SECRET_KEY = _required_secret("SECRET_KEY", "insecure-dev-only-secret-key-do-not-use-in-production")
 # The audit chain's HMAC key. Separate from SECRET_KEY so that rotating one never breaks the other.
 WARDEN_AUDIT_KEY = _required_secret("WARDEN_AUDIT_KEY", "insecure-dev-only-audit-key")
+# Ed25519 key that signs checkpoints of the chain head; kept apart from the HMAC key.
+WARDEN_CHECKPOINT_KEY = _required_secret("WARDEN_CHECKPOINT_KEY", base64.b64encode(
+    hashlib.sha256(b"warden-dev-checkpoint-key").digest()).decode())
 # Fernet keys for ServiceCredential secrets, newest first, comma-separated (MultiFernet).
 WARDEN_SECRET_KEYS = [
     key.strip()
@@ -219,6 +222,8 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
+    "checkpoint-audit-chain": {"task": "audit.tasks.checkpoint_chain",
+                               "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300))},
     "rotate-credentials": {"task": "agents.tasks.rotate_due_credentials",
                            "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600))},
 }

@@ -13,14 +13,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+            if k not in ("SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS", "WARDEN_CHECKPOINT_KEY", "DEBUG",
+                         "DJANGO_SETTINGS_MODULE")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS"])
+CHECKPOINT_KEY = "ZDQ1ZjE2YjM5YTg0NGM4ZmE3ZTlhYzE0NjE3ZDI5MGE="
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS", "WARDEN_CHECKPOINT_KEY"])
 def test_a_missing_key_is_a_clear_start_up_error(missing: str, tmp_path) -> None:
-    keys = {"SECRET_KEY": "s" * 50, "WARDEN_AUDIT_KEY": "a" * 40,
+    keys = {"SECRET_KEY": "s" * 50, "WARDEN_AUDIT_KEY": "a" * 40, "WARDEN_CHECKPOINT_KEY": CHECKPOINT_KEY,
             "WARDEN_SECRET_KEYS": "7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE="}  # fmt: skip
     del keys[missing]
     result = manage("check", WARDEN_DATA_DIR=str(tmp_path), **keys)
@@ -33,7 +37,7 @@ def test_a_key_can_come_from_a_file(tmp_path) -> None:
     key_file = tmp_path / "audit.key"
     key_file.write_text("a" * 40 + "\n")
     result = manage("check", WARDEN_DATA_DIR=str(tmp_path), SECRET_KEY="s" * 50,
-                    WARDEN_AUDIT_KEY_FILE=str(key_file),
+                    WARDEN_AUDIT_KEY_FILE=str(key_file), WARDEN_CHECKPOINT_KEY=CHECKPOINT_KEY,
                     WARDEN_SECRET_KEYS="7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE=")  # fmt: skip
     assert result.returncode == 0, result.stderr
 
