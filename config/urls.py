@@ -13,5 +13,6 @@ urlpatterns = [
     path("accounts/logout/", views.logout_view, name="logout"),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("approvals.urls")),
+    path("", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,13 @@
+from django.urls import path, re_path
+
+from audit import views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("audit/", views.browse, name="browse"),
+    path("audit/sessions/<str:session>/", views.session_timeline, name="timeline"),
+    path("audit/verify/", views.verify_start, name="verify"),
+    path("audit/verify/<int:pk>/", views.verify_status, name="verify_status"),
+    re_path(r"^audit/export\.(?P<fmt>jsonl|csv)$", views.export, name="export"),
+]
