@@ -115,3 +115,24 @@ def rotate_credential(credential_id: int) -> None:
     if credential is None or not credential.rotation_due:
         return  # gone, or rotated meanwhile: a duplicate message does nothing
     credential_rotate(credential)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def enforce_access_reviews() -> int:
+    """Periodic: an agent whose access review is past its deadline is suspended."""
+    from agents.services import agent_identity_suspend
+    from governance.models import AccessReview
+
+    suspended = 0
+    for review in AccessReview.objects.filter(status=AccessReview.Status.OPEN, due_by__lt=timezone.now()).select_related("agent", "workflow"):
+        claimed = AccessReview.objects.filter(pk=review.pk, status=AccessReview.Status.OPEN).update(
+            status=AccessReview.Status.EXPIRED, decided_by="system:reviews", decided_at=timezone.now())
+        if not claimed:
+            continue
+        audit.record("review.expired", "system:reviews", workflow=review.workflow, outcome="expired",
+                     details={"agent": review.agent.name, "version": review.to_version})  # fmt: skip
+        if review.agent.status == review.agent.Status.ACTIVE:
+            agent_identity_suspend(agent=review.agent, actor="system:reviews",
+                                   reason=f"access review of {review.workflow.name} v{review.to_version} overdue")
+            suspended += 1
+    return suspended

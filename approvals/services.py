@@ -134,3 +134,29 @@ def alert_update(*, alert: SecurityAlert, actor: Any, status: str) -> SecurityAl
         audit.record(f"alert.{status}", actor, session=locked.session_id or "", outcome=status,
                      details={"alert_id": locked.id, "kind": locked.kind})  # fmt: skip
     return locked
+
+
+def access_review_decide(*, review: Any, actor: Any, decision: str, note: str = "") -> Any:
+    """Confirm that an agent keeps a changed workflow, or revoke it (its sessions on it end at once)."""
+    from agents.models import AgentSession
+    from agents.sessions import terminate
+    from governance.models import AccessReview
+
+    if decision not in ("confirm", "revoke"):
+        raise DecisionRefused("an access review is confirmed or revoked")
+    with transaction.atomic():
+        locked = AccessReview.objects.select_for_update().select_related("agent", "workflow").get(pk=review.pk)
+        if locked.status != AccessReview.Status.OPEN:
+            raise DecisionRefused(f"this review is already {locked.status}")
+        locked.status = AccessReview.Status.CONFIRMED if decision == "confirm" else AccessReview.Status.REVOKED
+        locked.decided_by, locked.decided_at, locked.note = audit_label(actor), timezone.now(), note.strip()
+        locked.save()
+        if decision == "revoke":
+            locked.agent.workflows.remove(locked.workflow)
+        audit.record(f"review.{locked.status}", actor, workflow=locked.workflow, outcome=locked.status,
+                     details={"agent": locked.agent.name, "version": locked.to_version, "note": locked.note})  # fmt: skip
+    if decision == "revoke":
+        for session in AgentSession.objects.filter(agent=locked.agent, workflow=locked.workflow,
+                                                   status__in=AgentSession.LIVE):  # fmt: skip
+            terminate(session, reason="access revoked in review", actor=audit_label(actor))
+    return locked

@@ -15,5 +15,9 @@ urlpatterns = [
     path("handoffs/<int:pk>/claim/", views.handoff_claim, name="handoff_claim"),
     path("handoffs/<int:pk>/resolve/", views.handoff_resolve, name="handoff_resolve"),
     path("alerts/", views.alerts, name="alerts"),
+    path("reviews/", views.access_reviews, name="access_reviews"),
+    path("reviews/<int:pk>/confirm/", views.access_review_decide, {"decision": "confirm"}, name="review_confirm"),
+    path("reviews/<int:pk>/revoke/", views.access_review_decide, {"decision": "revoke"}, name="review_revoke"),
+    path("workflows/<str:name>/versions/", views.workflow_versions, name="workflow_versions"),
     path("alerts/<int:pk>/<str:status>/", views.alert_update, name="alert_update"),
 ]

@@ -195,3 +195,56 @@ def alert_update(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
     return redirect("approvals:alerts")
+
+
+# --- access reviews and workflow versions (compliance and admins) -----------------------------
+
+
+def _require_governance_reader(request: HttpRequest) -> None:
+    from governance.roles import Role, roles_of
+
+    _require(bool(roles_of(request.user) & {Role.COMPLIANCE, Role.ADMIN}))
+
+
+@login_required
+@require_GET
+def access_reviews(request: HttpRequest) -> HttpResponse:
+    from governance.models import AccessReview
+
+    _require_governance_reader(request)
+    status = request.GET.get("status", "open")
+    items = AccessReview.objects.select_related("agent", "workflow").order_by("due_by")
+    if status in AccessReview.Status.values:
+        items = items.filter(status=status)
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "approvals/access_reviews.html", {"page": page, "status": status, "now": timezone.now(),
+                                                             "statuses": AccessReview.Status.values})  # fmt: skip
+
+
+@login_required
+@require_POST
+def access_review_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    from governance.models import AccessReview
+
+    _require_governance_reader(request)
+    review = get_object_or_404(AccessReview, pk=pk)
+    try:
+        services.access_review_decide(review=review, actor=request.user, decision=decision,
+                                      note=request.POST.get("note", ""))  # fmt: skip
+        messages.success(request, f"Review of {review.agent.name} on {review.workflow.name}: {decision}ed.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("approvals:access_reviews")
+
+
+@login_required
+@require_GET
+def workflow_versions(request: HttpRequest, name: str) -> HttpResponse:
+    from governance.versions import diff
+
+    _require_governance_reader(request)
+    workflow = get_object_or_404(Workflow, name=name)
+    versions = list(workflow.versions.order_by("-version"))
+    changes = [(newer, older, diff(older.spec, newer.spec)) for newer, older in zip(versions, versions[1:])]
+    return render(request, "approvals/workflow_versions.html", {"workflow": workflow, "changes": changes,
+                                                                "first": versions[-1] if versions else None})

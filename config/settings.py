@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
     "checkpoint-audit-chain": {"task": "audit.tasks.checkpoint_chain",
                                "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300))},
+    "enforce-access-reviews": {"task": "agents.tasks.enforce_access_reviews",
+                               "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600))},
     "rotate-credentials": {"task": "agents.tasks.rotate_due_credentials",
                            "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600))},
 }
@@ -243,6 +245,7 @@ WARDEN_MAX_STEPS = env_int("WARDEN_MAX_STEPS", 25)
 WARDEN_MAX_CONSECUTIVE_FAILURES = env_int("WARDEN_MAX_CONSECUTIVE_FAILURES", 3)
 WARDEN_RUNNER_LEASE_SECONDS = env_int("WARDEN_RUNNER_LEASE_SECONDS", 120)
 WARDEN_APPROVAL_TTL_SECONDS = env_int("WARDEN_APPROVAL_TTL_SECONDS", 3600)
+WARDEN_ACCESS_REVIEW_DAYS = env_int("WARDEN_ACCESS_REVIEW_DAYS", 7)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG
                         else "django.core.mail.backends.smtp.EmailBackend")

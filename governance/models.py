@@ -309,3 +309,32 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class AccessReview(models.Model):
+    """Opened for each agent of a workflow whose access map or tiers changed: someone must
+    confirm the agent should keep the workflow at its new version, by the deadline."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CONFIRMED = "confirmed"
+        REVOKED = "revoked"
+        EXPIRED = "expired"  # not decided in time: the agent was suspended
+
+    agent = models.ForeignKey(AgentIdentity, on_delete=models.CASCADE, related_name="access_reviews")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="access_reviews")
+    from_version = models.PositiveIntegerField()
+    to_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    due_by = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["due_by"]
+        indexes = [models.Index(fields=["status", "due_by"], name="access_review_due")]
+
+    def __str__(self) -> str:
+        return f"review of {self.agent.name} on {self.workflow.name} v{self.to_version}"

@@ -115,8 +115,34 @@ def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
                        quorum=t["quorum"], conditions=t["conditions"])  # fmt: skip
         for t in spec["tiers"]
     )
-    WorkflowVersion.objects.create(workflow=workflow, version=workflow.version,
-                                   spec=workflow_spec(workflow), created_by=actor)  # fmt: skip
+    new_spec = workflow_spec(workflow)
+    WorkflowVersion.objects.create(workflow=workflow, version=workflow.version, spec=new_spec, created_by=actor)
+    open_access_reviews(workflow, actor=actor)
+
+
+def open_access_reviews(workflow: Workflow, *, actor: str) -> int:
+    """After a new version: when the access map or the tiers changed, every agent of the
+    workflow gets an access review, due in WARDEN_ACCESS_REVIEW_DAYS."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from governance.models import AccessReview
+    from governance.versions import access_changed
+
+    versions = list(workflow.versions.order_by("-version")[:2])
+    if len(versions) < 2 or not access_changed(versions[1].spec, versions[0].spec):
+        return 0
+    due = timezone.now() + timedelta(days=settings.WARDEN_ACCESS_REVIEW_DAYS)
+    opened = 0
+    for agent in workflow.agents.exclude(status=AgentIdentity.Status.DEPROVISIONED):
+        AccessReview.objects.create(agent=agent, workflow=workflow, from_version=versions[1].version,
+                                    to_version=versions[0].version, due_by=due)  # fmt: skip
+        audit.record("review.opened", actor, workflow=workflow, outcome="open",
+                     details={"agent": agent.name, "version": versions[0].version, "due_by": due.isoformat()})
+        opened += 1
+    return opened
 
 
 _MODELS = {
