@@ -52,3 +52,15 @@ def deliver_webhook(url: str, payload: dict[str, Any]) -> int:
         return int(exc.code)  # a 4xx will not get better by retrying
     except (urllib.error.URLError, OSError) as exc:
         raise WebhookFailed(f"{url} unreachable: {exc}") from None
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def enforce_campaign_deadlines() -> int:
+    """Periodic: close campaigns past their deadline, applying their policy to undecided items."""
+    from django.utils import timezone
+
+    from approvals.services import campaign_enforce_deadline
+    from governance.models import Campaign
+
+    return sum(campaign_enforce_deadline(c) for c in Campaign.objects.filter(closed_at__isnull=True,
+                                                                             deadline__lt=timezone.now()))

@@ -19,5 +19,10 @@ urlpatterns = [
     path("reviews/<int:pk>/confirm/", views.access_review_decide, {"decision": "confirm"}, name="review_confirm"),
     path("reviews/<int:pk>/revoke/", views.access_review_decide, {"decision": "revoke"}, name="review_revoke"),
     path("workflows/<str:name>/versions/", views.workflow_versions, name="workflow_versions"),
+    path("campaigns/", views.campaigns, name="campaigns"),
+    path("campaigns/<int:pk>/", views.campaign, name="campaign"),
+    path("campaigns/<int:pk>/items/<int:item_pk>/decide/", views.campaign_decide, name="campaign_decide"),
+    path("campaigns/<int:pk>/report/", views.campaign_report, name="campaign_report"),
+    path("campaigns/<int:pk>/report.csv", views.campaign_report, {"fmt": "csv"}, name="campaign_report_csv"),
     path("alerts/<int:pk>/<str:status>/", views.alert_update, name="alert_update"),
 ]

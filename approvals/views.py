@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert
 from approvals import policies, services
@@ -248,3 +248,118 @@ def workflow_versions(request: HttpRequest, name: str) -> HttpResponse:
     changes = [(newer, older, diff(older.spec, newer.spec)) for newer, older in zip(versions, versions[1:])]
     return render(request, "approvals/workflow_versions.html", {"workflow": workflow, "changes": changes,
                                                                 "first": versions[-1] if versions else None})
+
+
+# --- recertification campaigns (compliance) ----------------------------------------------------
+
+
+def _require_compliance(request: HttpRequest) -> None:
+    from governance.roles import Role, has_role
+
+    _require(has_role(request.user, Role.COMPLIANCE))
+
+
+def _progress(campaign: Any) -> dict[str, int]:
+    counts = {status: 0 for status in ("pending", "certified", "revoked", "overdue")}
+    for status in campaign.items.values_list("status", flat=True):
+        counts[status] += 1
+    total = sum(counts.values())
+    decided = total - counts["pending"]
+    return {**counts, "total": total, "decided": decided, "percent": decided * 100 // total if total else 100}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaigns(request: HttpRequest) -> HttpResponse:
+    from governance.models import Campaign
+
+    _require_compliance(request)
+    form = {k: request.POST.get(k, "") for k in ("name", "scope", "scope_value", "deadline", "overdue_policy")}
+    if request.method == "POST":
+        try:
+            deadline = _parse_deadline(form["deadline"])
+            campaign = services.campaign_create(name=form["name"], scope=form["scope"], scope_value=form["scope_value"],
+                                                deadline=deadline, overdue_policy=form["overdue_policy"],
+                                                actor=request.user)  # fmt: skip
+            messages.success(request, f"Campaign {campaign.name} opened for {campaign.items.count()} agents.")
+            return redirect("approvals:campaign", pk=campaign.pk)
+        except services.DecisionRefused as exc:
+            messages.error(request, str(exc))
+    items = [(c, _progress(c)) for c in Campaign.objects.all()[:PAGE_SIZE]]
+    return render(request, "approvals/campaigns.html", {"campaigns": items, "form": form,
+                                                        "scopes": Campaign.Scope.choices,
+                                                        "policies": Campaign.OverduePolicy.choices},
+                  status=400 if request.method == "POST" else 200)  # fmt: skip
+
+
+def _parse_deadline(value: str) -> Any:
+    from datetime import datetime, timezone as dt_timezone
+
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    try:
+        parsed = parse_datetime(value) or (lambda d: datetime(d.year, d.month, d.day, 23, 59) if d else None)(
+            parse_date(value))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise services.DecisionRefused("the deadline must be a date (YYYY-MM-DD) or a date and time")
+    return timezone.make_aware(parsed, dt_timezone.utc) if timezone.is_naive(parsed) else parsed
+
+
+@login_required
+@require_GET
+def campaign(request: HttpRequest, pk: int) -> HttpResponse:
+    from governance.models import Campaign
+    from governance.recertification import effective_access
+
+    _require_compliance(request)
+    obj = get_object_or_404(Campaign, pk=pk)
+    items = [(item, item.evidence if item.status != "pending" else effective_access(item.agent))
+             for item in obj.items.select_related("agent")]  # fmt: skip
+    return render(request, "approvals/campaign.html", {"campaign": obj, "items": items, "progress": _progress(obj)})
+
+
+@login_required
+@require_POST
+def campaign_decide(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    from governance.models import CampaignItem
+
+    _require_compliance(request)
+    item = get_object_or_404(CampaignItem, pk=item_pk, campaign_id=pk)
+    try:
+        services.campaign_item_decide(item=item, actor=request.user, decision=request.POST.get("decision", ""),
+                                      workflow=request.POST.get("workflow", ""), note=request.POST.get("note", ""))
+        messages.success(request, f"{item.agent.name}: decision recorded.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("approvals:campaign", pk=pk)
+
+
+@login_required
+@require_GET
+def campaign_report(request: HttpRequest, pk: int, fmt: str = "html") -> HttpResponse:
+    import csv
+    import io
+
+    from governance.models import Campaign
+
+    _require_compliance(request)
+    obj = get_object_or_404(Campaign, pk=pk)
+    items = list(obj.items.select_related("agent"))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["campaign", "agent", "owner", "decision", "revoked", "decided_by", "decided_at", "note",
+                         "unused_grants"])  # fmt: skip
+        for item in items:
+            unused = [f"{g['mode']}:{g['data_object']}" for w in item.evidence.get("workflows", [])
+                      for g in w["grants"] if g.get("flag")]  # fmt: skip
+            writer.writerow([obj.name, item.agent.name, item.agent.owner, item.status, "; ".join(item.revoked),
+                             item.decided_by, item.decided_at.isoformat() if item.decided_at else "", item.note,
+                             "; ".join(unused)])  # fmt: skip
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="recertification-{obj.pk}.csv"'
+        return response
+    return render(request, "approvals/campaign_report.html", {"campaign": obj, "items": items,
+                                                              "progress": _progress(obj), "now": timezone.now()})

@@ -226,6 +226,8 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300))},
     "enforce-access-reviews": {"task": "agents.tasks.enforce_access_reviews",
                                "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600))},
+    "enforce-campaign-deadlines": {"task": "approvals.tasks.enforce_campaign_deadlines",
+                                   "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600))},
     "rotate-credentials": {"task": "agents.tasks.rotate_due_credentials",
                            "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600))},
 }

@@ -338,3 +338,55 @@ class AccessReview(models.Model):
 
     def __str__(self) -> str:
         return f"review of {self.agent.name} on {self.workflow.name} v{self.to_version}"
+
+
+class Campaign(models.Model):
+    """A recertification campaign: compliance confirms, agent by agent, that access is still right."""
+
+    class Scope(models.TextChoices):
+        ALL = "all"
+        OWNER = "owner"
+        SYSTEM = "system"
+
+    class OverduePolicy(models.TextChoices):
+        REVOKE = "revoke", "revoke the agent's workflows"
+        SUSPEND = "suspend", "suspend the agent"
+
+    name = models.CharField(max_length=200)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
+    scope_value = models.CharField(max_length=254, blank=True, help_text="the owner's email, or the system's name")
+    deadline = models.DateTimeField()
+    overdue_policy = models.CharField(max_length=16, choices=OverduePolicy.choices, default=OverduePolicy.SUSPEND)
+    created_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignItem(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CERTIFIED = "certified"
+        REVOKED = "revoked"
+        OVERDUE = "overdue"  # not decided by the deadline: the campaign's policy was applied
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="items")
+    agent = models.ForeignKey(AgentIdentity, on_delete=models.CASCADE, related_name="campaign_items")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    evidence = models.JSONField(default=dict, blank=True, help_text="effective access and usage when decided")
+    revoked = models.JSONField(default=list, blank=True, help_text="what was revoked")
+    decided_by = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["agent__name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "agent"], name="campaign_item_once")]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} in {self.campaign.name}"
