@@ -27,12 +27,12 @@ def session_queue_run(
     return session
 
 
-def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str) -> int:
+def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str, auth: dict[str, Any] | None = None) -> int:
     """The kill switch: suspend the agent and end every live session of it. Returns how many."""
     with transaction.atomic():
         AgentIdentity.objects.filter(pk=agent.pk).update(status=AgentIdentity.Status.SUSPENDED)
         audit.record("provisioning.agent_suspended", actor, outcome="suspended",
-                     details={"agent": agent.name, "reason": reason})  # fmt: skip
+                     details={"agent": agent.name, "reason": reason, **({"auth": auth} if auth else {})})  # fmt: skip
     live = list(AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE))
     for session in live:
         sessions.terminate(session, reason="agent suspended", actor=audit_label(actor))

@@ -189,6 +189,7 @@ SESSION_COOKIE_AGE = WARDEN_SESSION_MAX_SECONDS
 WARDEN_APPROVAL_MAX_AUTH_AGE = env_int("WARDEN_APPROVAL_MAX_AUTH_AGE", 0)  # seconds; 0 = off
 WARDEN_APPROVAL_RECENT_AUTH_TIERS = [int(t) for t in env_list("WARDEN_APPROVAL_RECENT_AUTH_TIERS", "")]
 WARDEN_STEPUP_MAX_AGE = env_int("WARDEN_STEPUP_MAX_AGE", 900)
+WARDEN_STEPUP_ACR = env_str("WARDEN_STEPUP_ACR")  # an acr that counts as MFA, also sent as acr_values
 
 # Notifications: email to the people concerned, and signed webhooks.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -41,14 +41,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
             auth.login(request, user)  # cycles the session key
             import time
 
-            request.session[SESSION_AUTH_CONTEXT] = {"method": "dev-password", "amr": ["pwd"], "acr": "",
+            amr = ["pwd", "mfa"] if request.POST.get("dev_mfa") else ["pwd"]  # dev only: no real second factor
+            request.session[SESSION_AUTH_CONTEXT] = {"method": "dev-password", "amr": amr, "acr": "",
                                                      "auth_time": int(time.time())}  # fmt: skip
             audit.record("auth.login", user, outcome="succeeded", details={"method": "dev-password"})
             return HttpResponseRedirect(next_url)
     return render(request, "registration/login.html", {
         "form": form, "next": next_url, "dev_login": settings.WARDEN_DEV_LOGIN,
         "oidc_enabled": bool(settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT),
-        "expired": "expired" in request.GET, "failed": "failed" in request.GET,
+        "expired": "expired" in request.GET, "failed": "failed" in request.GET, "stepup": "stepup" in request.GET,
     }, status=200 if request.method == "GET" or form.is_valid() else 400)  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 import audit
 from governance.models import ExternalIdentity
@@ -116,3 +117,24 @@ def logout_url(request: Any) -> str:
         params["id_token_hint"] = id_token
     return f"{endpoint}?{urlencode(params)}"
 
+
+
+def stepup_satisfied(session: Any) -> bool:
+    """A recent, multi-factor login: `amr` has mfa (or `acr` is WARDEN_STEPUP_ACR), at most
+    WARDEN_STEPUP_MAX_AGE seconds old."""
+    auth = (session.get(SESSION_AUTH_CONTEXT) or {}) if session is not None else {}
+    strong = "mfa" in (auth.get("amr") or []) or bool(settings.WARDEN_STEPUP_ACR and
+                                                     auth.get("acr") == settings.WARDEN_STEPUP_ACR)  # fmt: skip
+    return strong and time.time() - float(auth.get("auth_time") or 0) <= settings.WARDEN_STEPUP_MAX_AGE
+
+
+class StepUpAuthenticationRequestView(OIDCAuthenticationRequestView):
+    """The login redirect; with ?stepup=1 it asks the IdP for a fresh login with MFA."""
+
+    def get_extra_params(self, request: Any) -> dict[str, str]:
+        params = dict(super().get_extra_params(request))
+        if request.GET.get("stepup"):
+            params.update(prompt="login", max_age="0")
+            if settings.WARDEN_STEPUP_ACR:
+                params["acr_values"] = settings.WARDEN_STEPUP_ACR
+        return params

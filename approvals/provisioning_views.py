@@ -1,0 +1,182 @@
+"""The admins' provisioning UI. Reading needs the admin role; every change also needs a
+recent MFA sign-in (step-up), or the browser is sent to the IdP with prompt=login."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from approvals import provisioning
+from approvals.services import DecisionRefused
+from governance.models import AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
+from governance.oidc import stepup_satisfied
+from governance.roles import Role, has_role
+
+
+def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not has_role(request.user, Role.ADMIN):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def stepup_url(request: HttpRequest, next_path: str) -> str:
+    query = urlencode({"stepup": 1, "next": next_path})
+    if settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT:
+        return f"{reverse('oidc_authentication_init')}?{query}"
+    return f"{reverse('login')}?{query}"
+
+
+def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For changes: without a recent MFA sign-in, go and get one, then come back to the page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not stepup_satisfied(request.session):
+            back = request.POST.get("back") or reverse("approvals:provisioning")
+            messages.info(request, "This change needs a recent sign-in with a second factor.")
+            return redirect(stepup_url(request, back))
+        try:
+            return view(request, *args, **kwargs)
+        except DecisionRefused as exc:
+            messages.error(request, str(exc))
+            return redirect(request.POST.get("back") or reverse("approvals:provisioning"))
+
+    return wrapped
+
+
+@admin_only
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "approvals/provisioning.html", {
+        "agents": AgentIdentity.objects.prefetch_related("workflows"), "workflows": Workflow.objects.all(),
+        "credentials": ServiceCredential.objects.select_related("system"), "rules": ContextRule.objects.all(),
+        "stepped_up": stepup_satisfied(request.session), "statuses": AgentIdentity.Status.values,
+    })  # fmt: skip
+
+
+@admin_only
+@require_POST
+@stepped_up
+def agent_create(request: HttpRequest) -> HttpResponse:
+    agent = provisioning.agent_create(
+        actor=request.user, session=request.session, name=request.POST.get("name", ""),
+        owner=request.POST.get("owner", ""), description=request.POST.get("description", ""),
+        recertify_by=provisioning.parse_date(request.POST.get("recertify_by", "")),
+        workflows=request.POST.getlist("workflows"),
+    )  # fmt: skip
+    messages.success(request, f"Agent {agent.name} created.")
+    return redirect("approvals:provisioning")
+
+
+@admin_only
+@require_POST
+@stepped_up
+def agent_status(request: HttpRequest, name: str, status: str) -> HttpResponse:
+    agent = get_object_or_404(AgentIdentity, name=name)
+    provisioning.agent_set_status(actor=request.user, session=request.session, agent=agent, status=status)
+    messages.success(request, f"Agent {name} is now {status}.")
+    return redirect("approvals:provisioning")
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def workflow_edit(request: HttpRequest, name: str) -> HttpResponse:
+    workflow = get_object_or_404(Workflow, name=name)
+    if request.method == "POST":
+        return _workflow_save(request, workflow)
+    grants = set(workflow.grants.values_list("data_object__name", "mode"))
+    grid = [(obj, (obj.name, "read") in grants, (obj.name, "write") in grants) for obj in DataObject.objects.all()]
+    tiers = [{"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": json.dumps(t.conditions)}
+             for t in workflow.tiers.select_related("action_type")]  # fmt: skip
+    return render(request, "approvals/workflow_edit.html", {"workflow": workflow, "grid": grid, "tiers": tiers})
+
+
+@stepped_up
+def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
+    access = [{"data_object": key.split(":", 2)[2], "mode": key.split(":", 2)[1]}
+              for key in request.POST if key.startswith("grant:")]  # fmt: skip
+    tiers = []
+    for action, tier, quorum, conditions in zip(request.POST.getlist("tier_action"), request.POST.getlist("tier_tier"),
+                                                request.POST.getlist("tier_quorum"), request.POST.getlist("tier_conditions")):  # fmt: skip
+        if not action:
+            continue
+        try:
+            tiers.append({"action": action, "tier": int(tier), "quorum": int(quorum or 1),
+                          "conditions": json.loads(conditions or "[]")})  # fmt: skip
+        except (ValueError, TypeError):
+            raise DecisionRefused(f"{action}: the tier and quorum are numbers, and the conditions a JSON list") from None
+    try:
+        version, seconds = int(request.POST.get("version", "0")), int(request.POST.get("max_session_seconds", "0"))
+    except ValueError:
+        raise DecisionRefused("the version and the maximum duration are whole numbers") from None
+    updated = provisioning.workflow_update(actor=request.user, session=request.session, name=workflow.name,
+                                           expected_version=version, access=access, tiers=tiers,
+                                           max_session_seconds=seconds)  # fmt: skip
+    messages.success(request, f"{workflow.name} saved as v{updated.version}.")
+    return redirect("approvals:workflow_edit", name=workflow.name)
+
+
+@admin_only
+@require_POST
+@stepped_up
+def context_rule(request: HttpRequest, data_type: str) -> HttpResponse:
+    provisioning.context_rule_update(actor=request.user, session=request.session, data_type=data_type,
+                                     handling=request.POST.get("handling", ""), clear=request.POST.get("clear", ""),
+                                     persist=request.POST.get("persist") == "on")  # fmt: skip
+    messages.success(request, f"Context rule {data_type} saved.")
+    return redirect("approvals:provisioning")
+
+
+@admin_only
+@require_POST
+@stepped_up
+def credential(request: HttpRequest, name: str, op: str) -> HttpResponse:
+    obj = get_object_or_404(ServiceCredential, name=name)
+    if op == "rotate":
+        provisioning.credential_rotate_now(actor=request.user, session=request.session, credential=obj)
+        messages.success(request, f"{name} rotated.")
+    else:
+        provisioning.credential_set(actor=request.user, session=request.session, credential=obj,
+                                    secret=request.POST.get("secret", ""))  # fmt: skip
+        messages.success(request, f"A new secret for {name} is stored.")
+    return redirect("approvals:provisioning")
+
+
+@admin_only
+@require_http_methods(["GET", "POST"])
+def policy(request: HttpRequest) -> HttpResponse:
+    context: dict[str, Any] = {"text": request.POST.get("text", "")}
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is not None:
+            context["text"] = upload.read().decode("utf-8", "replace")
+        return _policy_post(request, context)
+    return render(request, "approvals/policy.html", context)
+
+
+@stepped_up
+def _policy_post(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    apply = request.POST.get("apply") == "1"
+    try:
+        changes = provisioning.policy_upload(actor=request.user, session=request.session, text=context["text"],
+                                             apply=apply)  # fmt: skip
+    except DecisionRefused as exc:
+        context["errors"] = str(exc).split("; ")
+        return render(request, "approvals/policy.html", context, status=400)
+    context.update(changes=[str(c) for c in changes], applied=apply)
+    return render(request, "approvals/policy.html", context)
