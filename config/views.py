@@ -16,7 +16,10 @@ from governance.oidc import SESSION_AUTH_CONTEXT, logout_url
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    from config.dashboard import stats
+
     return render(request, "home.html", {
+        "stats": stats(),
         "agents": AgentIdentity.objects.prefetch_related("workflows"),
         "workflows": Workflow.objects.prefetch_related("grants__data_object", "tiers__action_type"),
     })  # fmt: skip
