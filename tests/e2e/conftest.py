@@ -31,6 +31,8 @@ USERS = {
     "bob": {"email": "bob@example.com", "name": "Bob Reviewer", "groups": ["warden-reviewers", "staff"]},
     "sam": {"email": "sam@example.com", "name": "Sam Security", "groups": ["warden-security"]},
     "mallory": {"email": "mallory@example.com", "name": "Mallory Outsider", "groups": []},
+    "dave": {"email": "dave@example.com", "name": "Dave Admin", "groups": ["warden-admins"]},
+    "carol": {"email": "carol@example.com", "name": "Carol Compliance", "groups": ["warden-compliance"]},
 }
 
 
@@ -81,6 +83,7 @@ def oidc_settings(settings, oidc_provider: str) -> Any:
     settings.OIDC_OP_JWKS_ENDPOINT = f"{oidc_provider}/jwks"
     settings.OIDC_OP_END_SESSION_ENDPOINT = f"{oidc_provider}/session/end"
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False  # plain http on loopback
+    settings.WARDEN_STEPUP_ACR = "urn:warden:mfa"
     return settings
 
 
