@@ -59,26 +59,36 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapped
 
 
-@admin_only
-@require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def _overview(request: HttpRequest, form: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
     return render(request, "approvals/provisioning.html", {
         "agents": AgentIdentity.objects.prefetch_related("workflows"), "workflows": Workflow.objects.all(),
         "credentials": ServiceCredential.objects.select_related("system"), "rules": ContextRule.objects.all(),
         "stepped_up": stepup_satisfied(request.session), "statuses": AgentIdentity.Status.values,
-    })  # fmt: skip
+        "form": form or {},
+    }, status=status)  # fmt: skip
+
+
+@admin_only
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    return _overview(request)
 
 
 @admin_only
 @require_POST
 @stepped_up
 def agent_create(request: HttpRequest) -> HttpResponse:
-    agent = provisioning.agent_create(
-        actor=request.user, session=request.session, name=request.POST.get("name", ""),
-        owner=request.POST.get("owner", ""), description=request.POST.get("description", ""),
-        recertify_by=provisioning.parse_date(request.POST.get("recertify_by", "")),
-        workflows=request.POST.getlist("workflows"),
-    )  # fmt: skip
+    form = {k: request.POST.get(k, "") for k in ("name", "owner", "description", "recertify_by")}
+    form["workflows"] = request.POST.getlist("workflows")
+    try:
+        agent = provisioning.agent_create(
+            actor=request.user, session=request.session, name=form["name"], owner=form["owner"],
+            description=form["description"], recertify_by=provisioning.parse_date(form["recertify_by"]),
+            workflows=form["workflows"],
+        )  # fmt: skip
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+        return _overview(request, form, status=400)  # the admin's input stays in the form
     messages.success(request, f"Agent {agent.name} created.")
     return redirect("approvals:provisioning")
 
