@@ -9,6 +9,7 @@ class AgentsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from agents import context, signals, tasks
+        from agents.api import schema  # noqa: F401 - registers the OpenAPI authentication extensions
         from governance.models import ContextRule, DataObject
 
         for model in (ContextRule, DataObject):

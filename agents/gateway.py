@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 import audit
 from agents import context, destinations, sessions, signals
@@ -84,9 +85,18 @@ def _deny_without_session(token: Any, action: Any, exc: sessions.TokenInvalid) -
     return GatewayResult(TERMINATED if exc.terminated else DENY, None, exc.reason)
 
 
+DECISIONS = Counter("warden_decisions_total", "Tool-call decisions by tier and outcome", ["tier", "decision"])
+
+
 def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", execute: bool = True) -> GatewayResult:
     """Decide one tool call and act on the tier. With execute=False (external runtimes), an
     allowed call is returned as `allow` for the caller to execute and report."""
+    result = _authorize(token, action, params, tool_use_id=tool_use_id, execute=execute)
+    DECISIONS.labels(tier=str(result.tier or "none"), decision=result.decision).inc()
+    return result
+
+
+def _authorize(token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool) -> GatewayResult:
     try:
         session, _ = sessions.verify_token(token)
     except sessions.TokenInvalid as exc:
@@ -361,6 +371,11 @@ def release(action_request: ActionRequest) -> GatewayResult:
                          details={"action_request": str(ar.id), "params_hash": ar.params_hash})  # fmt: skip
         if session.status == AgentSession.Status.AWAITING_APPROVAL:
             _resume_session(session)
+        if session.run_state == AgentSession.RunState.API:
+            # An external runtime executes approved actions itself and reports the result.
+            ActionRequest.objects.filter(pk=ar.pk).update(sealed_params="")
+            ar.refresh_from_db()
+            return _result_of(ar, ALLOW_NOTIFIED)
         params = context.parse_json_text(crypto.decrypt(ar.sealed_params))
     result = execute_action(ar, params)
     _announce_resumable(ar)
@@ -428,4 +443,34 @@ def expire_request(action_request: ActionRequest) -> ActionRequest:
     session = ar.session
     if session.is_live:
         sessions.hand_off(session, trigger=f"approval of {ar.action} expired", context=handoff_context(session, ar))
+    return ar
+
+
+class ReportRefused(Exception):
+    pass
+
+
+def report_result(action_request: ActionRequest, *, outcome: str, result: Any, error: str = "") -> ActionRequest:
+    """An external runtime ran an allowed (or approved) action and says what happened. The
+    result is stored as context rules allow (never-persist values fingerprinted) and audited."""
+    with transaction.atomic():
+        ar = ActionRequest.objects.select_for_update().select_related("session__workflow", "session__agent") \
+            .get(pk=action_request.pk)  # fmt: skip
+        if ar.status not in (Status.ALLOWED, Status.APPROVED):
+            raise ReportRefused(f"the action is {ar.status.replace('_', ' ')}: only allowed or approved actions "
+                                "take a result")  # fmt: skip
+        session = ar.session
+        spec = _snapshot(session.workflow).actions.get(ar.action)
+        policy = context.load_policy()
+        stored = context.filter_result(result, policy) if isinstance(result, dict) and "data_object" in result \
+            else context.persistable_params(result, spec.data_objects if spec else (), policy)  # fmt: skip
+        new_status = Status.REPORTED if outcome == "succeeded" else Status.FAILED
+        ActionRequest.objects.filter(pk=ar.pk).update(status=new_status, result=stored, error=error[:2000],
+                                                      executed_at=timezone.now())  # fmt: skip
+        audit.record("action.reported", session.agent, outcome=outcome, **_audit_fields(session, ar),
+                     details={"action_request": str(ar.id), "error": error[:500],
+                              **context.describe_access(stored if isinstance(stored, dict) else {})})  # fmt: skip
+        if outcome == "succeeded":
+            _raise_sensitivity(session, ar)
+    ar.refresh_from_db()
     return ar

@@ -22,7 +22,8 @@ class AgentSession(models.Model):
     class RunState(models.TextChoices):
         """Where the built-in runner is; external runtimes leave it at `external`."""
 
-        EXTERNAL = "external"
+        EXTERNAL = "external"  # driven by calls to the gateway in-process; Warden executes
+        API = "api"  # driven through the decision API; the runtime executes and reports
         QUEUED = "queued"
         RUNNING = "running"
         PAUSED = "paused"
@@ -216,3 +217,18 @@ class SessionDatabaseRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} ({self.system})"
+
+
+class AgentKey(models.Model):
+    """A long-lived secret an external runtime uses to start sessions for one agent identity.
+    Shown once when created, stored only as a SHA-256, rotatable (create a new one, revoke the old)."""
+
+    agent = models.ForeignKey(AgentIdentity, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, help_text="the first characters, to tell keys apart")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… of {self.agent.name}"

@@ -7,12 +7,17 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Histogram
 
 import audit
 from agents import gateway
 from agents.models import ActionRequest, HumanHandoff, SecurityAlert
 from approvals import policies
 from approvals.models import ApprovalDecision
+
+
+APPROVAL_WAIT = Histogram("warden_approval_wait_seconds", "From a tier 3 request to a reviewer's decision",
+                          buckets=(5, 30, 60, 300, 900, 1800, 3600, 7200, 86400))  # fmt: skip
 
 
 class DecisionRefused(Exception):
@@ -66,6 +71,7 @@ def action_request_decide(
             raise DecisionRefused("you have already decided on this request")
         ApprovalDecision.objects.create(action_request=ar, reviewer=reviewer, decision=decision, comment=comment,
                                         params_hash=params_hash, auth_context=auth)  # fmt: skip
+        APPROVAL_WAIT.observe((timezone.now() - ar.created_at).total_seconds())
         approvals = ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
         audit.record("approval.decided", reviewer, session=ar.session, workflow=ar.session.workflow, action=ar.action,
                      tier=ar.tier, outcome=decision, details={

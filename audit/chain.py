@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from prometheus_client import Histogram
 
 from audit.canonical import chain_json, db_stable
 from audit.models import GENESIS_HASH, AuditEvent, ChainHead
@@ -81,6 +83,8 @@ def _lock_head(cursor: Any) -> tuple[int, str]:
     return row[0], row[1]
 
 
+APPEND_SECONDS = Histogram("warden_audit_append_seconds", "Time to append one audit event",
+                           buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))  # fmt: skip
 _HEAD_TABLE = ChainHead._meta.db_table
 _EVENT_TABLE = AuditEvent._meta.db_table
 _COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
@@ -117,6 +121,7 @@ def record(
     details_field = AuditEvent._meta.get_field("details")
     at_field = AuditEvent._meta.get_field("at")
     chain_json(clean_details)  # refuse unhashable details before taking the lock
+    started = time.perf_counter()
     # No savepoint: inside the caller's transaction a failed append must fail the whole
     # transaction anyway, and a savepoint would cost two more round trips under the lock.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -130,6 +135,7 @@ def record(
         values[_COLUMNS.index("details")] = details_field.get_db_prep_value(clean_details, connection)
         cursor.execute(_INSERT, values)
         cursor.execute(f"UPDATE {_HEAD_TABLE} SET seq = %s, hash = %s WHERE id = 1", [event.seq, event.hash])
+    APPEND_SECONDS.observe(time.perf_counter() - started)
     event._state.adding = False
     return event
 

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from config import views
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import ops, views
 from governance.oidc import StepUpAuthenticationRequestView
 
 admin.site.site_header = "Warden administration"
@@ -16,5 +18,11 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("approvals.urls")),
     path("", include("audit.urls")),
+    path("api/v1/", include("agents.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

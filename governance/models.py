@@ -390,3 +390,19 @@ class CampaignItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name} in {self.campaign.name}"
+
+
+class ApiToken(models.Model):
+    """A personal API token for a person (compliance, security) reading the API from scripts."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -1,0 +1,123 @@
+"""Who calls the API: an agent runtime (agent key, session token) or a person (personal API
+token, or an OIDC access token)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from agents import sessions
+from agents.models import AgentKey, AgentSession
+from governance.models import AgentIdentity, ApiToken
+
+KEY_PREFIX, API_TOKEN_PREFIX = "wak_", "wpt_"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+
+
+def agent_key_create(agent: AgentIdentity) -> str:
+    """A new agent key; the only time it is seen in clear."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    AgentKey.objects.create(agent=agent, prefix=key[:12], key_hash=_digest(key))
+    return key
+
+
+def api_token_create(user: Any, name: str, days: int = 90) -> str:
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, name=name, prefix=token[:12], token_hash=_digest(token),
+                            expires_at=timezone.now() + timedelta(days=days))  # fmt: skip
+    return token
+
+
+def _bearer(request: Request) -> str | None:
+    header = authentication.get_authorization_header(request).decode("latin-1", "replace")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+@dataclass
+class AgentPrincipal:
+    """The caller as DRF sees it: an agent, maybe within one session."""
+
+    agent: AgentIdentity
+    session: AgentSession | None = None
+    is_authenticated: bool = True
+    is_active: bool = True
+
+    @property
+    def pk(self) -> int:
+        return self.agent.pk
+
+
+class AgentKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="warden-agent"'
+
+    def authenticate(self, request: Request) -> tuple[AgentPrincipal, AgentKey] | None:
+        key = _bearer(request)
+        if key is None or not key.startswith(KEY_PREFIX):
+            return None
+        row = AgentKey.objects.select_related("agent").filter(key_hash=_digest(key), revoked_at__isnull=True).first()
+        if row is None:
+            raise exceptions.AuthenticationFailed("unknown or revoked agent key")
+        AgentKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        return AgentPrincipal(row.agent), row
+
+
+class SessionTokenAuthentication(authentication.BaseAuthentication):
+    """The session token is checked fully by the gateway on every call; here it only names the caller."""
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="warden-session"'
+
+    def authenticate(self, request: Request) -> tuple[AgentPrincipal, str] | None:
+        token = _bearer(request)
+        if token is None or not token.startswith(sessions.TOKEN_PREFIX):
+            return None
+        try:
+            session, _ = sessions.verify_token(token)
+        except sessions.TokenInvalid as exc:
+            raise exceptions.AuthenticationFailed(exc.reason) from None
+        return AgentPrincipal(session.agent, session), token
+
+
+class PersonalTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="warden"'
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        token = _bearer(request)
+        if token is None or not token.startswith(API_TOKEN_PREFIX):
+            return None
+        row = ApiToken.objects.select_related("user").filter(token_hash=_digest(token)).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= timezone.now() or not row.user.is_active:
+            raise exceptions.AuthenticationFailed("unknown, expired or revoked API token")
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        return row.user, row
+
+
+class OIDCAccessTokenAuthentication(authentication.BaseAuthentication):
+    """An access token from the IdP, checked at its userinfo endpoint (mozilla-django-oidc)."""
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="warden"'
+
+    def authenticate(self, request: Request) -> tuple[Any, str] | None:
+        from django.conf import settings
+
+        token = _bearer(request)
+        if token is None or token.startswith(("wst_", "wak_", "wpt_")) or not settings.OIDC_OP_USER_ENDPOINT:
+            return None
+        from mozilla_django_oidc.contrib.drf import OIDCAuthentication
+
+        return OIDCAuthentication().authenticate(request)

@@ -1,0 +1,286 @@
+"""The decision API for agent runtimes outside Warden's workers, and audit reads for people.
+
+An external runtime starts a session with its agent key, then asks `/authorize` before every
+tool call. `allow` means: execute it yourself and report the result. Tier 3 answers
+`pending_approval`; poll (or long-poll) `/actions/{id}` until it is decided.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+import audit
+from agents import gateway, sessions
+from agents.api.auth import (
+    AgentKeyAuthentication, AgentPrincipal, OIDCAccessTokenAuthentication, PersonalTokenAuthentication,
+    SessionTokenAuthentication,
+)  # fmt: skip
+from agents.models import ActionRequest, AgentSession
+from audit.models import AuditEvent
+
+LONG_POLL_MAX = 25
+
+
+class IsAgent(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, AgentPrincipal)
+
+
+class InSession(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, AgentPrincipal) and request.user.session is not None
+
+
+class IsAuditor(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(getattr(user, "is_authenticated", False) and not isinstance(user, AgentPrincipal)
+                    and user.groups.filter(name__in=("compliance", "security")).exists())  # fmt: skip
+
+
+class AgentThrottle(SimpleRateThrottle):
+    scope = "agent"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        user = request.user
+        return f"throttle:agent:{user.agent.pk}" if isinstance(user, AgentPrincipal) else None
+
+
+class SessionThrottle(SimpleRateThrottle):
+    scope = "session"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        user = request.user
+        if isinstance(user, AgentPrincipal) and user.session is not None:
+            return f"throttle:session:{user.session.pk}"
+        return None
+
+
+# --- serializers (the OpenAPI schema is generated from these) ---------------------------------
+
+class SessionStart(serializers.Serializer):
+    workflow = serializers.CharField(max_length=128)
+    input = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
+    trigger = serializers.CharField(max_length=200, required=False, default="api")
+    initiated_by = serializers.CharField(max_length=255, required=False, default="")
+
+
+class SessionStarted(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class AuthorizeRequest(serializers.Serializer):
+    action = serializers.CharField(max_length=128)
+    params = serializers.JSONField()
+    tool_use_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+
+
+class Decision(serializers.Serializer):
+    decision = serializers.ChoiceField(["allow", "allow_notified", "pending_approval", "deny", "session_terminated"])
+    tier = serializers.IntegerField(allow_null=True)
+    action_request_id = serializers.UUIDField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class ActionStatus(serializers.Serializer):
+    id = serializers.UUIDField()
+    action = serializers.CharField()
+    tier = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    decided_reason = serializers.CharField(allow_blank=True)
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class ResultReport(serializers.Serializer):
+    outcome = serializers.ChoiceField(["succeeded", "failed"])
+    result = serializers.JSONField(required=False, allow_null=True, default=None)
+    error = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SessionEnded(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    status = serializers.CharField()
+    termination_verified = serializers.BooleanField()
+
+
+class EventOut(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "at", "kind", "actor", "session", "workflow", "system", "data_type", "action", "tier",
+                  "outcome", "details", "prev_hash", "hash"]  # fmt: skip
+
+
+def _status(ar: ActionRequest) -> dict[str, Any]:
+    return {"id": ar.pk, "action": ar.action, "tier": ar.tier, "status": ar.status, "reason": ar.reason,
+            "decided_reason": ar.decided_reason, "result": ar.result, "error": ar.error}  # fmt: skip
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+class SessionsView(APIView):
+    authentication_classes = [AgentKeyAuthentication]
+    permission_classes = [IsAgent]
+    throttle_classes = [AgentThrottle]
+
+    @extend_schema(request=SessionStart, responses={201: SessionStarted}, summary="Start a session with an agent key")
+    def post(self, request: Request) -> Response:
+        data = SessionStart(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent = request.user.agent
+        try:
+            session, token = sessions.start(agent, data.validated_data["workflow"], data.validated_data["trigger"],
+                                            data.validated_data["initiated_by"] or f"agent-key:{request.auth.prefix}",
+                                            data.validated_data["input"], run_state=AgentSession.RunState.API)  # fmt: skip
+        except sessions.SessionRefused as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response({"session_id": session.pk, "token": token, "expires_at": session.expires_at},
+                        status=status.HTTP_201_CREATED)
+
+
+class AuthorizeView(APIView):
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes = [InSession]
+    throttle_classes = [AgentThrottle, SessionThrottle]
+
+    @extend_schema(request=AuthorizeRequest, responses={200: Decision}, summary="Decide one tool call")
+    def post(self, request: Request) -> Response:
+        data = AuthorizeRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = gateway.authorize(request.auth, data.validated_data["action"], data.validated_data["params"],
+                                   tool_use_id=data.validated_data["tool_use_id"], execute=False)  # fmt: skip
+        return Response({"decision": result.decision, "tier": result.tier,
+                         "action_request_id": result.action_request_id, "reason": result.reason})  # fmt: skip
+
+
+def _action_for(request: Request, pk: Any) -> ActionRequest:
+    ar = ActionRequest.objects.filter(pk=pk).first()
+    if ar is None or ar.session_id != request.user.session.pk:
+        if ar is not None:
+            audit.record("api.cross_session_refused", request.user.agent, session=request.user.session,
+                         outcome="denied", details={"action_request": str(pk)})  # fmt: skip
+        raise NotFound()
+    return ar
+
+
+class ActionView(APIView):
+    """Session tokens stop working while the session waits for a reviewer, so status reads
+    accept the paused session's token too."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        parameters=[OpenApiParameter("wait", int, description=f"long-poll up to this many seconds (max {LONG_POLL_MAX})")],
+        responses={200: ActionStatus}, summary="The status of an action (long-poll with ?wait=)",
+    )  # fmt: skip
+    def get(self, request: Request, pk: Any) -> Response:
+        session = _session_of_token(request, allow_paused=True)
+        ar = ActionRequest.objects.filter(pk=pk, session=session).first()
+        if ar is None:
+            raise NotFound()
+        try:
+            wait = min(max(int(request.query_params.get("wait", "0")), 0), LONG_POLL_MAX)
+        except ValueError:
+            raise ValidationError({"wait": "a whole number of seconds"}) from None
+        deadline = time.monotonic() + wait
+        while ar.status in (ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED) \
+                and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(0.25)  # long-poll: the client asked to wait for a change
+            ar.refresh_from_db()
+        return Response(_status(ar))
+
+
+def _session_of_token(request: Request, *, allow_paused: bool) -> AgentSession:
+    from agents.api.auth import _bearer
+    from agents.models import SessionToken
+
+    token = _bearer(request) or ""
+    row = SessionToken.objects.select_related("session").filter(token_hash=sessions.hash_token(token)).first()
+    problem = sessions.check_token_row(row)
+    if problem is None and row is not None and (row.session.status == AgentSession.Status.ACTIVE or (
+            allow_paused and row.session.status == AgentSession.Status.AWAITING_APPROVAL)):  # fmt: skip
+        return row.session
+    from rest_framework.exceptions import AuthenticationFailed
+
+    raise AuthenticationFailed(problem or "the session is over")
+
+
+class ActionResultView(APIView):
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes = [InSession]
+    throttle_classes = [AgentThrottle, SessionThrottle]
+
+    @extend_schema(request=ResultReport, responses={200: ActionStatus}, summary="Report what an allowed action did")
+    def post(self, request: Request, pk: Any) -> Response:
+        data = ResultReport(data=request.data)
+        data.is_valid(raise_exception=True)
+        ar = _action_for(request, pk)
+        try:
+            ar = gateway.report_result(ar, outcome=data.validated_data["outcome"], result=data.validated_data["result"],
+                                       error=data.validated_data["error"])  # fmt: skip
+        except gateway.ReportRefused as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(_status(ar))
+
+
+class SessionEndView(APIView):
+    authentication_classes = [SessionTokenAuthentication]
+    permission_classes = [InSession]
+    throttle_classes = [AgentThrottle]
+
+    @extend_schema(request=None, responses={200: SessionEnded}, summary="End the session (verified termination)")
+    def post(self, request: Request, pk: Any) -> Response:
+        if str(request.user.session.pk) != str(pk):
+            raise NotFound()
+        ended = sessions.terminate(request.user.session, reason="ended by the runtime",
+                                   actor=f"agent:{request.user.agent.name}", status=AgentSession.Status.COMPLETED)  # fmt: skip
+        return Response({"session_id": ended.pk, "status": ended.status,
+                         "termination_verified": ended.termination_verified})  # fmt: skip
+
+
+class AuditEventsView(APIView):
+    authentication_classes = [PersonalTokenAuthentication, OIDCAccessTokenAuthentication]
+    permission_classes = [IsAuditor]
+
+    @extend_schema(
+        parameters=[OpenApiParameter(name, str) for name in
+                    ("kind", "agent", "workflow", "session", "system", "actor", "outcome", "since", "until")]
+        + [OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),
+           OpenApiParameter("limit", int, description="at most 500")],
+        responses={200: inline_serializer("EventPage", {"events": EventOut(many=True),
+                                                        "next_before": serializers.IntegerField(allow_null=True)})},
+        summary="Search the audit trail (compliance and security)",
+    )  # fmt: skip
+    def get(self, request: Request) -> Response:
+        from audit.views import filtered
+
+        events, _, errors = filtered(request.query_params)
+        if errors:
+            raise ValidationError({"filters": errors})
+        try:
+            limit = min(max(int(request.query_params.get("limit", "100")), 1), 500)
+            before = request.query_params.get("before")
+            if before:
+                events = events.filter(seq__lt=int(before))
+        except ValueError:
+            raise ValidationError({"detail": "limit and before are whole numbers"}) from None
+        page: QuerySet[AuditEvent] = events.order_by("-seq")[: limit + 1]
+        rows = list(page)
+        return Response({"events": EventOut(rows[:limit], many=True).data,
+                         "next_before": rows[limit - 1].seq if len(rows) > limit else None})

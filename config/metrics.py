@@ -1,0 +1,15 @@
+"""Gauges read at scrape time. Counters and histograms live with the code they measure:
+audit.chain (append latency), agents.gateway (decisions), approvals.services (approval wait)."""
+from __future__ import annotations
+
+from prometheus_client import Gauge
+
+QUEUE_DEPTH = Gauge("warden_approval_queue_depth", "Tier 3 requests awaiting approval")
+SESSIONS_LIVE = Gauge("warden_sessions_live", "Sessions active or awaiting approval")
+
+
+def refresh_gauges() -> None:
+    from agents.models import ActionRequest, AgentSession
+
+    QUEUE_DEPTH.set(ActionRequest.objects.filter(status=ActionRequest.Status.AWAITING_APPROVAL).count())
+    SESSIONS_LIVE.set(AgentSession.objects.filter(status__in=AgentSession.LIVE).count())
