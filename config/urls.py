@@ -26,3 +26,6 @@ urlpatterns = [
     path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

@@ -64,3 +64,28 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         audit.record("auth.logout", request.user, outcome="succeeded")
     auth.logout(request)
     return redirect(target)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404s under /api/ are problem details too; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        import json
+
+        body = {"type": "urn:warden:problem:not-found", "title": "Not Found", "status": 404,
+                "detail": "no such resource, or it is not yours"}  # fmt: skip
+        return HttpResponse(json.dumps(body), status=404, content_type="application/problem+json")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        import json
+
+        body = {"type": "urn:warden:problem:server-error", "title": "Internal Server Error", "status": 500,
+                "detail": "Warden failed to handle this request; the error is logged"}  # fmt: skip
+        return HttpResponse(json.dumps(body), status=500, content_type="application/problem+json")
+    from django.views.defaults import server_error as default
+
+    return default(request)

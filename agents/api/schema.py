@@ -35,3 +35,29 @@ class OIDCTokenScheme(_Bearer):
     target_class = "agents.api.auth.OIDCAccessTokenAuthentication"
     name = "oidcAccessToken"
     description = "An access token from the identity provider."
+
+
+PROBLEM = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "errors": {},
+    },
+    "required": ["type", "title", "status", "detail"],
+}  # fmt: skip
+ERRORS = {"400": "Invalid request", "401": "Not authenticated", "403": "Forbidden", "404": "Not found",
+          "405": "Method not allowed", "406": "Not acceptable", "413": "Request too large",
+          "415": "Unsupported media type", "429": "Rate limited"}  # fmt: skip
+
+
+def add_problem_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Every operation can answer with a problem; say so in the schema."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM
+    ref = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for code, text in ERRORS.items():
+                    operation["responses"].setdefault(code, {"description": text, "content": ref})
+    return result

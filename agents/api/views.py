@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -68,11 +69,21 @@ class SessionThrottle(SimpleRateThrottle):
 
 # --- serializers (the OpenAPI schema is generated from these) ---------------------------------
 
+
+class Text(serializers.CharField):
+    """A string, and only a string: no silent coercion of numbers or booleans."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SessionStart(serializers.Serializer):
-    workflow = serializers.CharField(max_length=128)
-    input = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
-    trigger = serializers.CharField(max_length=200, required=False, default="api")
-    initiated_by = serializers.CharField(max_length=255, required=False, default="")
+    workflow = Text(max_length=128)
+    input = Text(max_length=20000, required=False, allow_blank=True, default="")
+    trigger = Text(max_length=200, required=False, default="api")
+    initiated_by = Text(max_length=255, required=False, default="")
 
 
 class SessionStarted(serializers.Serializer):
@@ -82,9 +93,9 @@ class SessionStarted(serializers.Serializer):
 
 
 class AuthorizeRequest(serializers.Serializer):
-    action = serializers.CharField(max_length=128)
-    params = serializers.JSONField()
-    tool_use_id = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    action = Text(max_length=128)
+    params = serializers.JSONField(allow_null=True, help_text="the tool call's input (a JSON object)")
+    tool_use_id = Text(max_length=128, required=False, allow_blank=True, default="")
 
 
 class Decision(serializers.Serializer):
@@ -108,7 +119,7 @@ class ActionStatus(serializers.Serializer):
 class ResultReport(serializers.Serializer):
     outcome = serializers.ChoiceField(["succeeded", "failed"])
     result = serializers.JSONField(required=False, allow_null=True, default=None)
-    error = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    error = Text(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class SessionEnded(serializers.Serializer):
@@ -260,8 +271,9 @@ class AuditEventsView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter(name, str) for name in
-                    ("kind", "agent", "workflow", "session", "system", "actor", "outcome", "since", "until")]
-        + [OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),
+                    ("kind", "agent", "workflow", "session", "system", "actor", "outcome")]
+        + [OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME),
+           OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),
            OpenApiParameter("limit", int, description="at most 500")],
         responses={200: inline_serializer("EventPage", {"events": EventOut(many=True),
                                                         "next_before": serializers.IntegerField(allow_null=True)})},
@@ -270,6 +282,10 @@ class AuditEventsView(APIView):
     def get(self, request: Request) -> Response:
         from audit.views import filtered
 
+        blank = [k for k in ("since", "until", "before", "limit") if k in request.query_params
+                 and not request.query_params[k].strip()]  # fmt: skip
+        if blank:
+            raise ValidationError({k: "must not be empty" for k in blank})
         events, _, errors = filtered(request.query_params)
         if errors:
             raise ValidationError({"filters": errors})
