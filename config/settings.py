@@ -190,6 +190,9 @@ AUTHENTICATION_BACKENDS = ["governance.oidc.WardenOIDCBackend"]
 if WARDEN_DEV_LOGIN:
     AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
 LOGIN_URL = "/accounts/login/"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("WARDEN_BEHIND_TLS_PROXY", False) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER")
@@ -295,11 +298,14 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 WARDEN_MAIL_FROM = env_str("WARDEN_MAIL_FROM", "warden@localhost")
 DEFAULT_FROM_EMAIL = WARDEN_MAIL_FROM
 
+LOG_FORMAT = env_str("WARDEN_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "config.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr,
+                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 

@@ -26,6 +26,8 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        import config.checks  # noqa: F401 - registers Warden's deploy checks
+
         from django.db.models.signals import post_delete, post_save
 
         from audit.redaction import forget_never_persist_keys, register_never_persist_provider
