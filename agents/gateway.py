@@ -88,17 +88,23 @@ def _deny_without_session(token: Any, action: Any, exc: sessions.TokenInvalid) -
 DECISIONS = Counter("warden_decisions_total", "Tool-call decisions by tier and outcome", ["tier", "decision"])
 
 
-def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", execute: bool = True) -> GatewayResult:
+def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", execute: bool = True,
+              verified_session: AgentSession | None = None) -> GatewayResult:  # fmt: skip
     """Decide one tool call and act on the tier. With execute=False (external runtimes), an
-    allowed call is returned as `allow` for the caller to execute and report."""
-    result = _authorize(token, action, params, tool_use_id=tool_use_id, execute=execute)
+    allowed call is returned as `allow` for the caller to execute and report.
+
+    `verified_session` is for the API, whose authentication has just run verify_token on this
+    very token in the same request; everyone else passes the token alone."""
+    result = _authorize(token, action, params, tool_use_id=tool_use_id, execute=execute,
+                        verified_session=verified_session)  # fmt: skip
     DECISIONS.labels(tier=str(result.tier or "none"), decision=result.decision).inc()
     return result
 
 
-def _authorize(token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool) -> GatewayResult:
+def _authorize(token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool,
+               verified_session: AgentSession | None) -> GatewayResult:  # fmt: skip
     try:
-        session, _ = sessions.verify_token(token)
+        session = verified_session if verified_session is not None else sessions.verify_token(token)[0]
     except sessions.TokenInvalid as exc:
         return _deny_without_session(token, action, exc)
     tool_use_id = str(tool_use_id or "")[:128]

@@ -173,7 +173,8 @@ class AuthorizeView(APIView):
         data = AuthorizeRequest(data=request.data)
         data.is_valid(raise_exception=True)
         result = gateway.authorize(request.auth, data.validated_data["action"], data.validated_data["params"],
-                                   tool_use_id=data.validated_data["tool_use_id"], execute=False)  # fmt: skip
+                                   tool_use_id=data.validated_data["tool_use_id"], execute=False,
+                                   verified_session=request.user.session)  # fmt: skip
         return Response({"decision": result.decision, "tier": result.tier,
                          "action_request_id": result.action_request_id, "reason": result.reason})  # fmt: skip
 
