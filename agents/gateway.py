@@ -119,7 +119,24 @@ def _authorize(token: Any, action: Any, params: Any, *, tool_use_id: str, execut
         return _replay(seen, session, params)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id: str, execute: bool) -> GatewayResult:
+    if _has_nul(action) or _has_nul(params) or "\x00" in tool_use_id:
+        # Nothing with a NUL character can be stored (PostgreSQL text refuses it): refuse, and
+        # record the refusal with the NULs made visible.
+        base = {"session": session, "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
+                "action": str(action).replace("\x00", "\ufffd")[:128], "params": {"_invalid": "NUL characters"},
+                "reason": "the action name or parameters contain NUL characters"}  # fmt: skip
+        return _record_denial(session, base, Decision(None, False, base["reason"]))
     snap = _snapshot(session.workflow)
     decision = decide(snap, action, params)
     ctx = context.load_policy()

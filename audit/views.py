@@ -40,7 +40,11 @@ def _when(value: str, *, end: bool = False) -> datetime | None:
         parsed = None
     if parsed is None:
         raise ValueError(f"{value!r} is not a date or date-time (use 2026-11-01 or 2026-11-01T08:00)")
-    return timezone.make_aware(parsed, dt_timezone.utc) if timezone.is_naive(parsed) else parsed
+    try:
+        return timezone.make_aware(parsed, dt_timezone.utc) if timezone.is_naive(parsed) \
+            else parsed.astimezone(dt_timezone.utc)  # fmt: skip
+    except (OverflowError, ValueError):
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def filtered(params: Any) -> tuple[QuerySet[AuditEvent], dict[str, str], list[str]]:

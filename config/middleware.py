@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -61,4 +62,26 @@ class SessionLifetimeMiddleware:
             if now - last > 30:  # write the session at most every 30 s
                 request.session["warden_seen_at"] = now
             request.session.setdefault("warden_seen_at", now)
+        return self.get_response(request)
+
+
+class RejectNulMiddleware:
+    """PostgreSQL text cannot hold NUL characters; a query string or form that carries one is
+    refused here with a clear 400 instead of failing deep inside a database write."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        def has_nul(query: Any) -> bool:
+            return any("\x00" in key or any("\x00" in v for v in values) for key, values in query.lists())
+
+        form = request.POST if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data") else None  # fmt: skip
+        if "\x00" in request.path or has_nul(request.GET) or (form is not None and has_nul(form)):
+            if request.path.startswith("/api/"):
+                body = ('{"type": "urn:warden:problem:invalid-request", "title": "Bad Request", "status": 400, '
+                        '"detail": "the request contains NUL characters"}')
+                return HttpResponse(body, status=400, content_type="application/problem+json")
+            return HttpResponse("The request contains NUL characters.", status=400, content_type="text/plain")
         return self.get_response(request)

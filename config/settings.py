@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
+    "config.middleware.RejectNulMiddleware",
     "config.middleware.SessionLifetimeMiddleware",
     # Records the logged-in user as the actor of django-auditlog entries.
     "auditlog.middleware.AuditlogMiddleware",

@@ -48,8 +48,11 @@ class WardenOIDCBackend(OIDCAuthenticationBackend):
         self._id_claims = payload
         return payload
 
-    def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def get_userinfo(self, access_token: str, id_token: str | None, payload: dict[str, Any] | None) -> dict[str, Any]:
         info = super().get_userinfo(access_token, id_token, payload)
+        if payload is None:
+            # An API call with a bare access token (DRF): the IdP's userinfo answer is the identity.
+            return {**info, "iss": settings.OIDC_OP_ISSUER, "amr": [], "acr": "", "auth_time": None}
         if info.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo subject does not match the ID token")
         return {**info, "iss": payload["iss"], "amr": payload.get("amr") or [], "acr": payload.get("acr") or "",

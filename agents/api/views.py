@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -70,12 +71,22 @@ class SessionThrottle(SimpleRateThrottle):
 # --- serializers (the OpenAPI schema is generated from these) ---------------------------------
 
 
+NO_NUL = r"^[^\x00]*$"
+
+
 class Text(serializers.CharField):
-    """A string, and only a string: no silent coercion of numbers or booleans."""
+    """A string, and only a string: no silent coercion of numbers or booleans, and no NUL
+    characters (PostgreSQL text cannot hold them). The schema says so with a pattern."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(NO_NUL, "must not contain NUL characters"))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if "\x00" in data:
+            raise serializers.ValidationError("must not contain NUL characters")
         return super().to_internal_value(data)
 
 
@@ -271,7 +282,7 @@ class AuditEventsView(APIView):
     permission_classes = [IsAuditor]
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str) for name in
+        parameters=[OpenApiParameter(name, {"type": "string", "pattern": NO_NUL}) for name in
                     ("kind", "agent", "workflow", "session", "system", "actor", "outcome")]
         + [OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME),
            OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),

@@ -77,25 +77,17 @@ def test_a_token_of_one_session_cannot_touch_another_sessions_action(start) -> N
     assert AuditEvent.objects.filter(kind="api.cross_session_refused").count() == 1
 
 
-def test_rate_limits_answer_429_with_retry_after(start, settings) -> None:
-    cache.clear()
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"agent": "100/min",
-                                                                                     "session": "3/min"}}
-    from rest_framework.settings import api_settings
+def test_rate_limits_answer_429_with_retry_after(start, monkeypatch) -> None:
     from rest_framework.throttling import SimpleRateThrottle
 
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        token = start()["token"]
-        codes = [authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).status_code for _ in range(4)]
-        assert codes == [200, 200, 200, 429]
-        limited = authorize(token, "crm.get_customer", {"customer_id": "C-1001"})
-        assert int(limited["Retry-After"]) >= 1 and limited.json()["type"] == "urn:warden:problem:rate-limited"
-    finally:
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
-        api_settings.reload()
-        cache.clear()
+    cache.clear()
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"agent": "100/min", "session": "3/min"})
+    token = start()["token"]
+    codes = [authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = authorize(token, "crm.get_customer", {"customer_id": "C-1001"})
+    assert int(limited["Retry-After"]) >= 1 and limited.json()["type"] == "urn:warden:problem:rate-limited"
+    cache.clear()
 
 
 def test_compliance_reads_the_audit_trail_with_a_personal_token(start, compliance_token) -> None:

@@ -12,7 +12,20 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 
 
 @pytest.fixture
-def credentials(demo, compliance_token):
+def keep_connection():
+    """Like Django's test client: the WSGI handler must not close the test's database connection."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def credentials(demo, compliance_token, keep_connection):
     from agents import sessions
     from agents.api.auth import agent_key_create
     from governance.models import AgentIdentity

@@ -32,6 +32,24 @@ def client(live_server, demo) -> WardenClient:
     return warden
 
 
+def run_async(coro):
+    """asyncio.run in a thread of its own: Playwright's sync API may hold this thread's loop."""
+    box = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=120)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def approve_when_pending(reviewer_name: str) -> threading.Thread:
     def run() -> None:
         from approvals.services import action_request_decide
@@ -57,17 +75,17 @@ def approve_when_pending(reviewer_name: str) -> threading.Thread:
 
 def test_the_claude_agent_sdk_hooks(client) -> None:
     hooks = WardenHooks(client)
-    allowed = asyncio.run(hooks.pre_tool_use({"tool_name": "get_customer", "tool_input": {"customer_id": "C-1001"}},
+    allowed = run_async(hooks.pre_tool_use({"tool_name": "get_customer", "tool_input": {"customer_id": "C-1001"}},
                                              "toolu_1", None))  # fmt: skip
     assert allowed["hookSpecificOutput"]["permissionDecision"] == "allow"
-    asyncio.run(hooks.post_tool_use({"tool_name": "get_customer", "tool_response": {"name": "Ada"}}, "toolu_1", None))
-    denied = asyncio.run(hooks.pre_tool_use({"tool_name": "mcp__crm__crm__delete_customer",
+    run_async(hooks.post_tool_use({"tool_name": "get_customer", "tool_response": {"name": "Ada"}}, "toolu_1", None))
+    denied = run_async(hooks.pre_tool_use({"tool_name": "mcp__crm__crm__delete_customer",
                                              "tool_input": {"customer_id": "C-1"}}, "toolu_2", None))  # fmt: skip
     assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert "not in the access map" in denied["hookSpecificOutput"]["permissionDecisionReason"]
     approver = approve_when_pending("bob")
     refund = {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "dup"}
-    waited = asyncio.run(hooks.pre_tool_use({"tool_name": "issue_refund", "tool_input": refund}, "toolu_3", None))
+    waited = run_async(hooks.pre_tool_use({"tool_name": "issue_refund", "tool_input": refund}, "toolu_3", None))
     approver.join(timeout=30)
     assert waited["hookSpecificOutput"]["permissionDecision"] == "allow"
     statuses = dict(ActionRequest.objects.values_list("tool_use_id", "status"))
@@ -97,7 +115,7 @@ def test_an_mcp_server_behind_the_decision_api(client) -> None:
             refused = await session.call_tool("delete_customer", {"customer_id": "C-1001"})
             return tools, ok, refused
 
-    tools, ok, refused = asyncio.run(exercise())
+    tools, ok, refused = run_async(exercise())
     assert "customer_id" in tools["get_customer"].inputSchema["properties"]
     assert not ok.isError and "Ada" in ok.content[0].text
     assert refused.isError and "Warden refused crm.delete_customer" in refused.content[0].text
