@@ -125,6 +125,8 @@ def test_a_workflow_runs_pauses_at_tier_3_and_completes_after_release(demo, work
     assert tiers == [(1, "succeeded"), (1, "succeeded"), (1, "succeeded"), (2, "succeeded"), (3, "awaiting_approval")]
     assert gateway.release(session.action_requests.get(status="awaiting_approval")).status == "succeeded"
     wait_for(lambda: status_of(session) not in ("active", "awaiting_approval"), 60, "the session to end")
+    # Termination is verified just after the end commits (the token must fail, the context be empty).
+    wait_for(lambda: AgentSession.objects.get(pk=session.pk).termination_verified, 30, "verified termination")
     session.refresh_from_db()
     assert session.status == "completed", list(session.handoffs.values_list("trigger", flat=True))
     assert session.termination_verified and "Refunded" in session.final_answer

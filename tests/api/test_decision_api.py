@@ -77,9 +77,12 @@ def test_a_token_of_one_session_cannot_touch_another_sessions_action(start) -> N
     assert AuditEvent.objects.filter(kind="api.cross_session_refused").count() == 1
 
 
-def test_rate_limits_answer_429_with_retry_after(start, monkeypatch) -> None:
+def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -> None:
+    """Counted in Redis, as in production (WARDEN_CACHE_URL), so every web worker shares them."""
     from rest_framework.throttling import SimpleRateThrottle
 
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/13"}}  # fmt: skip
     cache.clear()
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"agent": "100/min", "session": "3/min"})
     token = start()["token"]
