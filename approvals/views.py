@@ -20,6 +20,14 @@ from governance.models import AgentIdentity, System, Workflow
 PAGE_SIZE = 50
 
 
+def _status_page(request: HttpRequest, items: Any, statuses: list[str], default: str = "") -> tuple[str, Any]:
+    """The list filtered by ?status= (when it names a status) and paged at 50."""
+    status = request.GET.get("status", default)
+    if status in statuses:
+        items = items.filter(status=status)
+    return status, Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
 def _require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
@@ -128,11 +136,8 @@ def _get_handoff_for_user(request: HttpRequest, pk: int) -> HumanHandoff:
 @require_GET
 def handoffs(request: HttpRequest) -> HttpResponse:
     _require(policies.can_handle_handoffs(request.user))
-    status = request.GET.get("status", "open")
-    items = HumanHandoff.objects.select_related("session__agent", "session__workflow").order_by("created_at")
-    if status in HumanHandoff.Status.values:
-        items = items.filter(status=status)
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    status, page = _status_page(request, HumanHandoff.objects.select_related("session__agent", "session__workflow")
+                                .order_by("created_at"), HumanHandoff.Status.values, "open")  # fmt: skip
     return render(request, "approvals/handoffs.html", {"page": page, "status": status,
                                                        "statuses": HumanHandoff.Status.values})  # fmt: skip
 
@@ -175,11 +180,8 @@ def handoff_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def alerts(request: HttpRequest) -> HttpResponse:
     _require(policies.can_see_alerts(request.user))
-    status = request.GET.get("status", "")
-    items = SecurityAlert.objects.select_related("session", "agent").order_by("-created_at")
-    if status in SecurityAlert.Status.values:
-        items = items.filter(status=status)
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    status, page = _status_page(request, SecurityAlert.objects.select_related("session", "agent").order_by("-created_at"),
+                                SecurityAlert.Status.values)  # fmt: skip
     return render(request, "approvals/alerts.html", {"page": page, "status": status,
                                                      "statuses": SecurityAlert.Status.values})  # fmt: skip
 
@@ -212,11 +214,8 @@ def access_reviews(request: HttpRequest) -> HttpResponse:
     from governance.models import AccessReview
 
     _require_governance_reader(request)
-    status = request.GET.get("status", "open")
-    items = AccessReview.objects.select_related("agent", "workflow").order_by("due_by")
-    if status in AccessReview.Status.values:
-        items = items.filter(status=status)
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
+    status, page = _status_page(request, AccessReview.objects.select_related("agent", "workflow").order_by("due_by"),
+                                AccessReview.Status.values, "open")  # fmt: skip
     return render(request, "approvals/access_reviews.html", {"page": page, "status": status, "now": timezone.now(),
                                                              "statuses": AccessReview.Status.values})  # fmt: skip
 

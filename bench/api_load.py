@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/api_load.py needs wrk: apt-get install wrk")
-    from bench.gateway import fresh_database
+    from bench.common import fresh_database
 
     url = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/warden_bench")
     fresh_database(url)

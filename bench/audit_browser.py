@@ -9,7 +9,6 @@ valid chain: this measures search, not verification).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -23,26 +22,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
-    from bench.gateway import fresh_database
+    from bench.common import bench_url, django_on_fresh_database
 
-    url = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/warden_bench")
-    fresh_database(url)
-    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.test_settings",
-                      WARDEN_DATA_DIR="/tmp/warden-bench")  # fmt: skip
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
-    from django.core.management import call_command
+    django_on_fresh_database(bench_url())
     from django.db import connection
     from django.test import Client
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # lets the bench read the rendered page's context
 
-    call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("""

@@ -20,42 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def fresh_database(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(url)
-    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
-                         autocommit=True) as conn:  # fmt: skip
-        conn.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
-        conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from bench.common import bench_url, django_on_fresh_database, percentile  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=500)
     args = parser.parse_args()
-    url = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/warden_bench")
-    fresh_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
-    os.environ.setdefault("WARDEN_DATA_DIR", "/tmp/warden-bench")
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.INFO)
+    django_on_fresh_database(bench_url())
     from django.conf import settings
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     call_command("policy_apply", str(ROOT / "examples" / "policy.yaml"), verbosity=0, stdout=open(os.devnull, "w"))
     from demo_systems.seed import seed
 

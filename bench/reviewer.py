@@ -23,7 +23,7 @@ URL = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1
 
 
 def main() -> None:
-    from bench.gateway import fresh_database
+    from bench.common import fresh_database
 
     fresh_database(URL)
     env = {**os.environ, "DATABASE_URL": URL, "DJANGO_SETTINGS_MODULE": "config.test_settings",

@@ -7,7 +7,6 @@ Target: create + drop <= 30 ms median. Creating the role is added to session sta
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,22 +20,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=50)
     args = parser.parse_args()
-    from bench.gateway import fresh_database, percentile
+    from bench.common import bench_url, django_on_fresh_database, percentile
 
-    url = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/warden_bench")
-    fresh_database(url)
-    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.test_settings",
-                      WARDEN_DATA_DIR="/tmp/warden-bench")  # fmt: skip
-    import django
-
-    django.setup()
-    import logging
-
-    logging.disable(logging.WARNING)
+    url = bench_url()
+    django_on_fresh_database(url)
     import psycopg
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     from agents.connectors.postgres import drop_session_roles, provision_session_roles
     from agents.models import AgentSession
     from governance.models import ServiceCredential, System
