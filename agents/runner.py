@@ -115,11 +115,8 @@ def _stored_assistant(response: Any, session: AgentSession, ctx: context.Context
         if block.type == "text":
             content.append({"type": "text", "text": block.text})
         elif block.type == "tool_use":
-            spec_objects = list(
-                TierAssignment.objects.filter(workflow=session.workflow, action_type__name=action_name(block.name))
-                .values_list("action_type__data_objects__name", flat=True)
-            )  # fmt: skip
-            safe_input = context.persistable_params(block.input, [o for o in spec_objects if o], ctx)
+            spec = gateway._snapshot(session.workflow).actions.get(action_name(block.name))
+            safe_input = context.persistable_params(block.input, spec.data_objects if spec else (), ctx)
             content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": safe_input})
     return {"role": "assistant", "content": content}
 

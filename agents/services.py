@@ -6,6 +6,7 @@ from typing import Any
 from django.db import transaction
 
 import audit
+from audit.chain import label
 from agents import sessions
 from agents.models import AgentSession
 from governance.models import AgentIdentity, Workflow
@@ -35,16 +36,10 @@ def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str, aut
                      details={"agent": agent.name, "reason": reason, **({"auth": auth} if auth else {})})  # fmt: skip
     live = list(AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE))
     for session in live:
-        sessions.terminate(session, reason="agent suspended", actor=audit_label(actor))
+        sessions.terminate(session, reason="agent suspended", actor=label(actor))
     return len(live)
 
 
 def session_revoke(*, session: AgentSession, actor: Any, reason: str) -> AgentSession:
     """End one session now: its token stops working and nothing it queued will execute."""
-    return sessions.terminate(session, reason=f"revoked: {reason}"[:64], actor=audit_label(actor))
-
-
-def audit_label(actor: Any) -> str:
-    from audit.chain import label
-
-    return label(actor)
+    return sessions.terminate(session, reason=f"revoked: {reason}"[:64], actor=label(actor))

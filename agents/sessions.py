@@ -99,12 +99,11 @@ def start(
 def _provision_database_roles(session: AgentSession) -> None:
     """Per-session database credentials, made after the session exists (the sweeper reaps any
     role whose session never came to be). A failure ends the session before it can act."""
-    from agents.connectors.base import ConnectorError
     from agents.connectors.postgres import provision_session_roles
 
     try:
         roles = provision_session_roles(session)
-    except (ConnectorError, Exception) as exc:  # noqa: BLE001 - the session must not run half-provisioned
+    except Exception as exc:  # noqa: BLE001 - the session must not run half-provisioned
         terminate(session, reason="database credentials could not be made", actor="system:warden")
         raise SessionRefused(f"the session's database credentials could not be made ({type(exc).__name__})") from None
     if roles:

@@ -15,10 +15,13 @@ from django.db import transaction
 import audit
 from agents.credentials import RotationFailed, credential_rotate
 from agents.services import agent_identity_suspend
-from approvals.services import DecisionRefused, _end_sessions, audit_label
+from approvals.services import DecisionRefused, _end_sessions
+from audit.chain import label
 from governance.models import AgentIdentity, ServiceCredential, Workflow
 from governance.oidc import SESSION_AUTH_CONTEXT
-from governance.policyfile import PolicyError, apply_policy, from_database, load, to_document, validate
+from governance.policyfile import (
+    PolicyError, apply_policy, from_database, from_document, load, to_document, validate,
+)  # fmt: skip
 from governance.policyfile.state import normalize_item
 
 
@@ -93,19 +96,13 @@ def context_rule_update(*, actor: Any, session: Any, data_type: str, handling: s
 def policy_upload(*, actor: Any, session: Any, text: str, apply: bool) -> list[Any]:
     """A policy file from the browser: preview the plan, or apply it. Same checks as policy_apply."""
     try:
-        desired = from_document_checked(text)
-        changes = apply_policy(desired, actor=audit_label(actor), dry_run=not apply, source="ui upload")
+        desired = from_document(load(text))
+        changes = apply_policy(desired, actor=label(actor), dry_run=not apply, source="ui upload")
     except PolicyError as exc:
         raise DecisionRefused("; ".join(exc.errors[:20])) from None
     if apply and changes:
         _record("policy_applied", actor, session, changes=[str(c) for c in changes][:200])
     return changes
-
-
-def from_document_checked(text: str) -> Any:
-    from governance.policyfile import from_document
-
-    return from_document(load(text))
 
 
 def credential_set(*, actor: Any, session: Any, credential: ServiceCredential, secret: str) -> None:
@@ -129,7 +126,7 @@ def _apply(state: Any, actor: Any, session: Any, kind: str, **details: Any) -> N
     if errors:
         raise DecisionRefused("; ".join(errors[:20]))
     try:
-        changes = apply_policy(state, actor=audit_label(actor), source="provisioning ui")
+        changes = apply_policy(state, actor=label(actor), source="provisioning ui")
     except PolicyError as exc:
         raise DecisionRefused("; ".join(exc.errors[:20])) from None
     _record(kind, actor, session, changes=[str(c) for c in changes], **details)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from prometheus_client import Histogram
 
 import audit
+from audit.chain import label
 from agents import gateway
 from agents.models import ActionRequest, HumanHandoff, SecurityAlert
 from approvals import policies
@@ -84,17 +85,11 @@ def action_request_decide(
             ActionRequest.objects.filter(pk=ar.pk).update(status=ActionRequest.Status.APPROVED)
         elif decision == ApprovalDecision.Decision.REJECT:
             # Inside the lock, so that no approval can slip in between.
-            gateway.reject(ar, reason=comment, actor=audit_label(reviewer))
+            gateway.reject(ar, reason=comment, actor=label(reviewer))
     if reached:
         gateway.release(ar)  # runs the connector: outside the decision's transaction
     ar.refresh_from_db()
     return ar
-
-
-def audit_label(user: Any) -> str:
-    from audit.chain import label
-
-    return label(user)
 
 
 def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
@@ -103,7 +98,7 @@ def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
         if locked.status != HumanHandoff.Status.OPEN:
             raise DecisionRefused(f"this handoff is already {locked.status}"
                                   + (f" by {locked.responder}" if locked.responder else ""))  # fmt: skip
-        locked.status, locked.responder = HumanHandoff.Status.CLAIMED, audit_label(responder)
+        locked.status, locked.responder = HumanHandoff.Status.CLAIMED, label(responder)
         locked.save(update_fields=["status", "responder"])
         audit.record("handoff.claimed", responder, session=locked.session_id, outcome="claimed",
                      details={"handoff_id": locked.id})  # fmt: skip
@@ -118,9 +113,9 @@ def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -
         locked = HumanHandoff.objects.select_for_update().get(pk=handoff.pk)
         if locked.status == HumanHandoff.Status.RESOLVED:
             raise DecisionRefused("this handoff is already resolved")
-        if locked.status == HumanHandoff.Status.CLAIMED and locked.responder != audit_label(responder):
+        if locked.status == HumanHandoff.Status.CLAIMED and locked.responder != label(responder):
             raise DecisionRefused(f"this handoff is claimed by {locked.responder}")
-        locked.status, locked.responder = HumanHandoff.Status.RESOLVED, audit_label(responder)
+        locked.status, locked.responder = HumanHandoff.Status.RESOLVED, label(responder)
         locked.resolution, locked.resolved_at = resolution, timezone.now()
         locked.save()
         audit.record("handoff.resolved", responder, session=locked.session_id, outcome="resolved",
@@ -135,7 +130,7 @@ def alert_update(*, alert: SecurityAlert, actor: Any, status: str) -> SecurityAl
         locked = SecurityAlert.objects.select_for_update().get(pk=alert.pk)
         if locked.status == SecurityAlert.Status.RESOLVED:
             raise DecisionRefused("this alert is already resolved")
-        locked.status, locked.handled_by, locked.handled_at = status, audit_label(actor), timezone.now()
+        locked.status, locked.handled_by, locked.handled_at = status, label(actor), timezone.now()
         locked.save()
         audit.record(f"alert.{status}", actor, session=locked.session_id or "", outcome=status,
                      details={"alert_id": locked.id, "kind": locked.kind})  # fmt: skip
@@ -155,7 +150,7 @@ def access_review_decide(*, review: Any, actor: Any, decision: str, note: str = 
         if locked.status != AccessReview.Status.OPEN:
             raise DecisionRefused(f"this review is already {locked.status}")
         locked.status = AccessReview.Status.CONFIRMED if decision == "confirm" else AccessReview.Status.REVOKED
-        locked.decided_by, locked.decided_at, locked.note = audit_label(actor), timezone.now(), note.strip()
+        locked.decided_by, locked.decided_at, locked.note = label(actor), timezone.now(), note.strip()
         locked.save()
         if decision == "revoke":
             locked.agent.workflows.remove(locked.workflow)
@@ -164,7 +159,7 @@ def access_review_decide(*, review: Any, actor: Any, decision: str, note: str = 
     if decision == "revoke":
         for session in AgentSession.objects.filter(agent=locked.agent, workflow=locked.workflow,
                                                    status__in=AgentSession.LIVE):  # fmt: skip
-            terminate(session, reason="access revoked in review", actor=audit_label(actor))
+            terminate(session, reason="access revoked in review", actor=label(actor))
     return locked
 
 
@@ -193,7 +188,7 @@ def campaign_create(*, name: str, scope: str, scope_value: str, deadline: Any, o
         raise DecisionRefused("no agent identity is in this scope")
     with transaction.atomic():
         campaign = Campaign.objects.create(name=name, scope=scope, scope_value=scope_value, deadline=deadline,
-                                           overdue_policy=overdue_policy, created_by=audit_label(actor))  # fmt: skip
+                                           overdue_policy=overdue_policy, created_by=label(actor))  # fmt: skip
         CampaignItem.objects.bulk_create(CampaignItem(campaign=campaign, agent=a) for a in agents)
         audit.record("recertification.campaign_created", actor, outcome="open",
                      details={"campaign": campaign.pk, "name": name, "scope": scope, "scope_value": scope_value,
@@ -209,7 +204,7 @@ def _end_sessions(agent: Any, actor: Any, reason: str, workflow: Any = None) -> 
     if workflow is not None:
         live = live.filter(workflow=workflow)
     for session in live:
-        terminate(session, reason=reason, actor=audit_label(actor))
+        terminate(session, reason=reason, actor=label(actor))
     return len(live)
 
 
@@ -241,7 +236,7 @@ def campaign_item_decide(*, item: Any, actor: Any, decision: str, workflow: str 
             agent.workflows.clear()
             AgentIdentity.objects.filter(pk=agent.pk).update(status=AgentIdentity.Status.DEPROVISIONED)
         locked.status = CampaignItem.Status.CERTIFIED if decision == "certify" else CampaignItem.Status.REVOKED
-        locked.decided_by, locked.decided_at, locked.note = audit_label(actor), timezone.now(), (note or "").strip()
+        locked.decided_by, locked.decided_at, locked.note = label(actor), timezone.now(), (note or "").strip()
         locked.save()
         audit.record("recertification.item_decided", actor, outcome=locked.status,
                      details={"campaign": locked.campaign_id, "agent": agent.name, "decision": decision,

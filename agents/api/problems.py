@@ -1,12 +1,11 @@
 """Every API error in one shape: RFC 9457 problem details (application/problem+json)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -70,9 +69,3 @@ class BoundedJSONParser(JSONParser):
             raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
         return data
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)
-
-
-__all__ = ["BoundedJSONParser", "handler", "problem", "status"]
