@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Warden's command-line entry point."""
+
 import importlib
 import os
 import sys

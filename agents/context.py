@@ -7,6 +7,7 @@ may be persisted. A value that must never be persisted enters the stored convers
 and so the model, only as a keyed fingerprint. A field whose data type has no rule is
 redacted (fail closed); a field with no data type is an identifier and passes through.
 """
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,12 @@ class ContextPolicy:
         return self.rules.get(data_type, DEFAULT_RULE)
 
     def never_persist_fields(self, data_objects: list[str] | tuple[str, ...]) -> set[str]:
-        return {name for obj in data_objects for name, dt in self.fields.get(obj, {}).items()
-                if not self.rules.get(dt, DEFAULT_RULE).persist}  # fmt: skip
+        return {
+            name
+            for obj in data_objects
+            for name, dt in self.fields.get(obj, {}).items()
+            if not self.rules.get(dt, DEFAULT_RULE).persist
+        }
 
 
 _CACHE_SECONDS = 2.0

@@ -1,4 +1,5 @@
 """Credential rotation: the connector does the work; this records it, and raises the alarm on failure."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,7 +19,9 @@ class RotationFailed(Exception):
 
 
 def credentials_due() -> list[ServiceCredential]:
-    candidates: QuerySet[ServiceCredential] = ServiceCredential.objects.select_related("system").exclude(secret_encrypted="")
+    candidates: QuerySet[ServiceCredential] = ServiceCredential.objects.select_related("system").exclude(
+        secret_encrypted=""
+    )
     return [c for c in candidates if c.rotation_due]
 
 
@@ -32,12 +35,26 @@ def credential_rotate(credential: ServiceCredential, *, actor: Any = "system:rot
         message = f"{type(exc).__name__}: {exc}"[:500]
         with transaction.atomic():
             ServiceCredential.objects.filter(pk=credential.pk).update(
-                rotation_failures=credential.rotation_failures + 1, last_rotation_error=message)
-            audit.record("credential.rotation_failed", actor, system=credential.system, outcome="failed",
-                         details={"credential": credential.name, "error": message})  # fmt: skip
-        sessions.raise_alert(SecurityAlert.Kind.CREDENTIAL_ROTATION,
-                             f"rotation of credential {credential.name} failed: {message}", severity="medium")  # fmt: skip
+                rotation_failures=credential.rotation_failures + 1, last_rotation_error=message
+            )
+            audit.record(
+                "credential.rotation_failed",
+                actor,
+                system=credential.system,
+                outcome="failed",
+                details={"credential": credential.name, "error": message},
+            )
+        sessions.raise_alert(
+            SecurityAlert.Kind.CREDENTIAL_ROTATION,
+            f"rotation of credential {credential.name} failed: {message}",
+            severity="medium",
+        )
         raise RotationFailed(message) from None
-    audit.record("credential.rotated", actor, system=credential.system, outcome="rotated",
-                 details={"credential": credential.name})  # fmt: skip
+    audit.record(
+        "credential.rotated",
+        actor,
+        system=credential.system,
+        outcome="rotated",
+        details={"credential": credential.name},
+    )
     return ServiceCredential.objects.get(pk=credential.pk)

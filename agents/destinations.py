@@ -5,6 +5,7 @@ that sends data out (its ActionType declares `egress`) may only address destinat
 workflow lists, and only those cleared for that class. The final answer goes to the
 session's initiator, so it needs an `initiator` destination cleared for it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,12 +26,19 @@ def _matches(destination: dict[str, Any], kind: str, target: str) -> bool:
         return target.strip().casefold() == value.casefold()
     if dtype == "email_domain":
         found = domains_in(target)
-        return bool(found) and len(found) == 1 and "@" in target \
-            and domain_matches(found[0], frozenset({value.casefold()}))  # fmt: skip
+        return (
+            bool(found)
+            and len(found) == 1
+            and "@" in target
+            and domain_matches(found[0], frozenset({value.casefold()}))
+        )
     if dtype == "webhook":
         want, got = urlsplit(value), urlsplit(target.strip())
-        return (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower()) \
-            and (got.path or "/").startswith(want.path or "/") and not got.username  # fmt: skip
+        return (
+            (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower())
+            and (got.path or "/").startswith(want.path or "/")
+            and not got.username
+        )
     return target == value  # ticket_queue
 
 
@@ -53,8 +61,10 @@ def egress_problem(snap: WorkflowSnapshot, spec: ActionSpec, params: Any, sessio
         if not matching:
             return f"{target!r} is not an authorized destination of workflow {snap.name!r}"
         if max(Sensitivity.rank(d.get("clearance", "internal")) for d in matching) < level:
-            return (f"{target!r} is not cleared for {level_name(level)} data, which this session "
-                    f"has handled (workflow {snap.name!r})")
+            return (
+                f"{target!r} is not cleared for {level_name(level)} data, which this session "
+                f"has handled (workflow {snap.name!r})"
+            )
     return None
 
 

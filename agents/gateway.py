@@ -8,6 +8,7 @@ change commits together with its audit event, and executing is three steps: clai
 (`executing`, audited), call the connector outside any transaction, record the result.
 If step one cannot be audited, the connector is never called.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,12 @@ from governance.models import AgentIdentity, ServiceCredential, System, Workflow
 from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
 
 ALLOW, ALLOW_NOTIFIED, PENDING, DENY, TERMINATED = (
-    "allow", "allow_notified", "pending_approval", "deny", "session_terminated",
-)  # fmt: skip
+    "allow",
+    "allow_notified",
+    "pending_approval",
+    "deny",
+    "session_terminated",
+)
 Status = ActionRequest.Status
 
 
@@ -51,8 +56,12 @@ class GatewayResult:
 
     @property
     def is_error(self) -> bool:
-        return self.decision in (DENY, TERMINATED) or self.status in (Status.FAILED, Status.REJECTED,
-                                                                      Status.EXPIRED, Status.CANCELLED)
+        return self.decision in (DENY, TERMINATED) or self.status in (
+            Status.FAILED,
+            Status.REJECTED,
+            Status.EXPIRED,
+            Status.CANCELLED,
+        )
 
 
 _SNAPSHOTS: dict[int, tuple[tuple[Any, ...], float, WorkflowSnapshot]] = {}
@@ -72,37 +81,56 @@ def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
 
 def _result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
     if decision is None:
-        decision = {Status.AWAITING_APPROVAL: PENDING, Status.APPROVED: PENDING, Status.DENIED: DENY,
-                    Status.REFUSED: TERMINATED}.get(ar.status, ALLOW_NOTIFIED if ar.tier == 2 else ALLOW)  # fmt: skip
+        decision = {
+            Status.AWAITING_APPROVAL: PENDING,
+            Status.APPROVED: PENDING,
+            Status.DENIED: DENY,
+            Status.REFUSED: TERMINATED,
+        }.get(ar.status, ALLOW_NOTIFIED if ar.tier == 2 else ALLOW)
     return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)
 
 
 def _deny_without_session(token: Any, action: Any, exc: sessions.TokenInvalid) -> GatewayResult:
     session = exc.session
-    audit.record("action.denied", session.agent if session else "unknown", session=session or "",
-                 workflow=session.workflow if session else "", action=str(action)[:128], outcome="denied",
-                 details={"reason": exc.reason})  # fmt: skip
+    audit.record(
+        "action.denied",
+        session.agent if session else "unknown",
+        session=session or "",
+        workflow=session.workflow if session else "",
+        action=str(action)[:128],
+        outcome="denied",
+        details={"reason": exc.reason},
+    )
     return GatewayResult(TERMINATED if exc.terminated else DENY, None, exc.reason)
 
 
 DECISIONS = Counter("warden_decisions_total", "Tool-call decisions by tier and outcome", ["tier", "decision"])
 
 
-def authorize(token: Any, action: Any, params: Any, *, tool_use_id: str = "", execute: bool = True,
-              verified_session: AgentSession | None = None) -> GatewayResult:  # fmt: skip
+def authorize(
+    token: Any,
+    action: Any,
+    params: Any,
+    *,
+    tool_use_id: str = "",
+    execute: bool = True,
+    verified_session: AgentSession | None = None,
+) -> GatewayResult:
     """Decide one tool call and act on the tier. With execute=False (external runtimes), an
     allowed call is returned as `allow` for the caller to execute and report.
 
     `verified_session` is for the API, whose authentication has just run verify_token on this
     very token in the same request; everyone else passes the token alone."""
-    result = _authorize(token, action, params, tool_use_id=tool_use_id, execute=execute,
-                        verified_session=verified_session)  # fmt: skip
+    result = _authorize(
+        token, action, params, tool_use_id=tool_use_id, execute=execute, verified_session=verified_session
+    )
     DECISIONS.labels(tier=str(result.tier or "none"), decision=result.decision).inc()
     return result
 
 
-def _authorize(token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool,
-               verified_session: AgentSession | None) -> GatewayResult:  # fmt: skip
+def _authorize(
+    token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool, verified_session: AgentSession | None
+) -> GatewayResult:
     try:
         session = verified_session if verified_session is not None else sessions.verify_token(token)[0]
     except sessions.TokenInvalid as exc:
@@ -133,9 +161,13 @@ def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id
     if _has_nul(action) or _has_nul(params) or "\x00" in tool_use_id:
         # Nothing with a NUL character can be stored (PostgreSQL text refuses it): refuse, and
         # record the refusal with the NULs made visible.
-        base = {"session": session, "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
-                "action": str(action).replace("\x00", "\ufffd")[:128], "params": {"_invalid": "NUL characters"},
-                "reason": "the action name or parameters contain NUL characters"}  # fmt: skip
+        base = {
+            "session": session,
+            "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
+            "action": str(action).replace("\x00", "\ufffd")[:128],
+            "params": {"_invalid": "NUL characters"},
+            "reason": "the action name or parameters contain NUL characters",
+        }
         return _record_denial(session, base, Decision(None, False, base["reason"]))
     snap = _snapshot(session.workflow)
     decision = decide(snap, action, params)
@@ -147,11 +179,17 @@ def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id
     except Exception:  # noqa: BLE001 - not JSON: decide() has already refused it
         digest = ""
     base = {
-        "session": session, "tool_use_id": tool_use_id, "action": str(action)[:128],
-        "system": spec.system if spec else "", "tier": decision.tier, "reason": decision.reason,
-        "grants_used": [list(g) for g in decision.grants_used], "params_hash": digest, "quorum": decision.quorum,
+        "session": session,
+        "tool_use_id": tool_use_id,
+        "action": str(action)[:128],
+        "system": spec.system if spec else "",
+        "tier": decision.tier,
+        "reason": decision.reason,
+        "grants_used": [list(g) for g in decision.grants_used],
+        "params_hash": digest,
+        "quorum": decision.quorum,
         "params": stored_params if isinstance(stored_params, dict) else {"_invalid": type(params).__name__},
-    }  # fmt: skip
+    }
     if decision.tier is None:
         return _record_denial(session, base, decision)
     egress = destinations.egress_problem(snap, spec, params, session.data_sensitivity) if spec else None
@@ -165,15 +203,19 @@ def _decide_and_act(session: AgentSession, action: Any, params: Any, tool_use_id
 
 
 def _audit_fields(session: AgentSession, ar: ActionRequest) -> dict[str, Any]:
-    return {"session": session, "workflow": session.workflow, "system": ar.system, "action": ar.action,
-            "tier": ar.tier}  # fmt: skip
+    return {"session": session, "workflow": session.workflow, "system": ar.system, "action": ar.action, "tier": ar.tier}
 
 
 def _record_denial(session: AgentSession, base: dict[str, Any], decision: Decision) -> GatewayResult:
     with transaction.atomic():
         ar = ActionRequest.objects.create(status=Status.DENIED, **base)
-        audit.record("action.denied", session.agent, outcome="denied", **_audit_fields(session, ar),
-                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params})  # fmt: skip
+        audit.record(
+            "action.denied",
+            session.agent,
+            outcome="denied",
+            **_audit_fields(session, ar),
+            details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params},
+        )
     return _result_of(ar, DENY)
 
 
@@ -181,23 +223,38 @@ def _refuse_egress(session: AgentSession, base: dict[str, Any], decision: Decisi
     """Data may not go there: refuse (the model is told why), audit, alert. The session goes on."""
     with transaction.atomic():
         ar = ActionRequest.objects.create(status=Status.DENIED, **{**base, "reason": f"destination refused: {problem}"})
-        audit.record("egress.refused", session.agent, outcome="denied", **_audit_fields(session, ar),
-                     details={"action_request": str(ar.id), "reason": problem,
-                              "session_sensitivity": session.data_sensitivity})  # fmt: skip
-        sessions.raise_alert(SecurityAlert.Kind.EXFILTRATION, f"agent {session.agent.name} tried to send data "
-                             f"out with {ar.action}: {problem}"[:500], session=session,
-                             details={"action_request": str(ar.id)})  # fmt: skip
+        audit.record(
+            "egress.refused",
+            session.agent,
+            outcome="denied",
+            **_audit_fields(session, ar),
+            details={"action_request": str(ar.id), "reason": problem, "session_sensitivity": session.data_sensitivity},
+        )
+        sessions.raise_alert(
+            SecurityAlert.Kind.EXFILTRATION,
+            f"agent {session.agent.name} tried to send data out with {ar.action}: {problem}"[:500],
+            session=session,
+            details={"action_request": str(ar.id)},
+        )
     return _result_of(ar, DENY)
 
 
 def _refuse_tier4(session: AgentSession, base: dict[str, Any], decision: Decision) -> GatewayResult:
     with transaction.atomic():
         ar = ActionRequest.objects.create(status=Status.REFUSED, **base)
-        audit.record("action.refused", session.agent, outcome="refused", **_audit_fields(session, ar),
-                     details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params})  # fmt: skip
-        sessions.raise_alert(SecurityAlert.Kind.TIER4_ATTEMPT,
-                             f"agent {session.agent.name} attempted human-only action {ar.action}",
-                             session=session, details={"action_request": str(ar.id), "reason": decision.reason})  # fmt: skip
+        audit.record(
+            "action.refused",
+            session.agent,
+            outcome="refused",
+            **_audit_fields(session, ar),
+            details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params},
+        )
+        sessions.raise_alert(
+            SecurityAlert.Kind.TIER4_ATTEMPT,
+            f"agent {session.agent.name} attempted human-only action {ar.action}",
+            session=session,
+            details={"action_request": str(ar.id), "reason": decision.reason},
+        )
     sessions.terminate(session, reason="tier 4 attempt", actor="system:gateway")
     return _result_of(ar, TERMINATED)
 
@@ -209,30 +266,51 @@ def _queue_for_approval(session: AgentSession, base: dict[str, Any], decision: D
         if locked.status != AgentSession.Status.ACTIVE:
             return GatewayResult(DENY, decision.tier, f"the session is {locked.status.replace('_', ' ')}")
         ar = ActionRequest.objects.create(
-            status=Status.AWAITING_APPROVAL, sealed_params=crypto.encrypt(context.json_text(params)),
-            expires_at=now + timedelta(seconds=settings.WARDEN_APPROVAL_TTL_SECONDS), **base,
-        )  # fmt: skip
+            status=Status.AWAITING_APPROVAL,
+            sealed_params=crypto.encrypt(context.json_text(params)),
+            expires_at=now + timedelta(seconds=settings.WARDEN_APPROVAL_TTL_SECONDS),
+            **base,
+        )
         AgentSession.objects.filter(pk=session.pk).update(status=AgentSession.Status.AWAITING_APPROVAL, paused_at=now)
-        audit.record("action.awaiting_approval", session.agent, outcome="awaiting_approval",
-                     **_audit_fields(session, ar), details={
-                         "action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
-                         "params_hash": ar.params_hash, "quorum": ar.quorum, "expires_at": ar.expires_at.isoformat(),
-                     })  # fmt: skip
+        audit.record(
+            "action.awaiting_approval",
+            session.agent,
+            outcome="awaiting_approval",
+            **_audit_fields(session, ar),
+            details={
+                "action_request": str(ar.id),
+                "reason": decision.reason,
+                "params": ar.params,
+                "params_hash": ar.params_hash,
+                "quorum": ar.quorum,
+                "expires_at": ar.expires_at.isoformat(),
+            },
+        )
         transaction.on_commit(lambda: signals.action_awaiting_approval.send(ActionRequest, action_request=ar))
     return _result_of(ar, PENDING)
 
 
-def _allow(session: AgentSession, base: dict[str, Any], decision: Decision, params: Any, *, execute: bool) -> GatewayResult:
+def _allow(
+    session: AgentSession, base: dict[str, Any], decision: Decision, params: Any, *, execute: bool
+) -> GatewayResult:
     """Tiers 1 and 2. When Warden executes, the decision and the claim are one transaction:
     the ActionRequest is born `executing`, with its audit event, before the connector runs."""
     with transaction.atomic():
         problem = _reverify(session) if decision.tier == 2 else None
         if problem is None:
             ar = ActionRequest.objects.create(status=Status.EXECUTING if execute else Status.ALLOWED, **base)
-            audit.record("action.executing" if execute else "action.allowed", session.agent,
-                         outcome="executing" if execute else "allowed", **_audit_fields(session, ar),
-                         details={"action_request": str(ar.id), "reason": decision.reason, "params": ar.params,
-                                  "grants_used": ar.grants_used})  # fmt: skip
+            audit.record(
+                "action.executing" if execute else "action.allowed",
+                session.agent,
+                outcome="executing" if execute else "allowed",
+                **_audit_fields(session, ar),
+                details={
+                    "action_request": str(ar.id),
+                    "reason": decision.reason,
+                    "params": ar.params,
+                    "grants_used": ar.grants_used,
+                },
+            )
     if problem is not None:
         return _record_denial(session, {**base, "reason": problem}, decision)
     if not execute:
@@ -278,19 +356,31 @@ def execute_action(ar: ActionRequest, params: Any) -> GatewayResult:
         if problem:
             if ar.status in (Status.EXECUTING, *ActionRequest.FINISHED):
                 return _result_of(ar)  # someone else has it: never twice
-            audit.record("action.execution_refused", "system:gateway", outcome="refused",
-                         **_audit_fields(ar.session, ar), details={"action_request": str(ar.id), "reason": problem})  # fmt: skip
+            audit.record(
+                "action.execution_refused",
+                "system:gateway",
+                outcome="refused",
+                **_audit_fields(ar.session, ar),
+                details={"action_request": str(ar.id), "reason": problem},
+            )
             return GatewayResult(DENY, ar.tier, problem, str(ar.id), ar.status)
         ActionRequest.objects.filter(pk=ar.pk).update(status=Status.EXECUTING)
-        audit.record("action.executing", "system:gateway", outcome="executing", **_audit_fields(ar.session, ar),
-                     details={"action_request": str(ar.id)})  # fmt: skip
+        audit.record(
+            "action.executing",
+            "system:gateway",
+            outcome="executing",
+            **_audit_fields(ar.session, ar),
+            details={"action_request": str(ar.id)},
+        )
     return _run_connector(ar, params)
 
 
 def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
     session = ar.session
     try:
-        credential = ServiceCredential.objects.select_related("system").filter(system__name=ar.system).order_by("name").first()
+        credential = (
+            ServiceCredential.objects.select_related("system").filter(system__name=ar.system).order_by("name").first()
+        )
         system = credential.system if credential else System.objects.get(name=ar.system)
         raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id), session=session)
         view = context.filter_result(raw, context.load_policy())
@@ -303,24 +393,42 @@ def _run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
         view, error = None, f"the connector failed unexpectedly ({type(exc).__name__})"
     now = timezone.now()
     ar.status, ar.result, ar.error, ar.executed_at, ar.sealed_params = (
-        Status.FAILED if error else Status.SUCCEEDED, view, error, now, "")
+        Status.FAILED if error else Status.SUCCEEDED,
+        view,
+        error,
+        now,
+        "",
+    )
     with transaction.atomic():
         if error:
-            ActionRequest.objects.filter(pk=ar.pk).update(status=Status.FAILED, error=error, executed_at=now,
-                                                          sealed_params="")  # fmt: skip
-            audit.record("action.failed", "system:gateway", outcome="failed", **_audit_fields(session, ar),
-                         details={"action_request": str(ar.id), "error": error})  # fmt: skip
+            ActionRequest.objects.filter(pk=ar.pk).update(
+                status=Status.FAILED, error=error, executed_at=now, sealed_params=""
+            )
+            audit.record(
+                "action.failed",
+                "system:gateway",
+                outcome="failed",
+                **_audit_fields(session, ar),
+                details={"action_request": str(ar.id), "error": error},
+            )
         else:
-            ActionRequest.objects.filter(pk=ar.pk).update(status=Status.SUCCEEDED, result=view,
-                                                          executed_at=now, sealed_params="")  # fmt: skip
-            audit.record("action.executed", "system:gateway", outcome="succeeded", **_audit_fields(session, ar),
-                         details={"action_request": str(ar.id), **context.describe_access(view)})  # fmt: skip
+            ActionRequest.objects.filter(pk=ar.pk).update(
+                status=Status.SUCCEEDED, result=view, executed_at=now, sealed_params=""
+            )
+            audit.record(
+                "action.executed",
+                "system:gateway",
+                outcome="succeeded",
+                **_audit_fields(session, ar),
+                details={"action_request": str(ar.id), **context.describe_access(view)},
+            )
             _raise_sensitivity(session, ar)
             if ar.tier == 2:
                 transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
     if error:
-        sessions.hand_off(session, trigger=f"connector error in {ar.action}: {error}",
-                          context=handoff_context(session, ar))  # fmt: skip
+        sessions.hand_off(
+            session, trigger=f"connector error in {ar.action}: {error}", context=handoff_context(session, ar)
+        )
     return _result_of(ar)
 
 
@@ -340,8 +448,13 @@ def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayR
     """The same tool_use id again (a retry, or a runner restarted after a crash): never a second decision."""
     if seen.status == Status.EXECUTING and seen.params_hash == _safe_hash(params):
         # The previous attempt died mid-call; the connector's idempotency key makes this safe.
-        audit.record("action.resumed", "system:gateway", outcome="executing", **_audit_fields(session, seen),
-                     details={"action_request": str(seen.id)})  # fmt: skip
+        audit.record(
+            "action.resumed",
+            "system:gateway",
+            outcome="executing",
+            **_audit_fields(session, seen),
+            details={"action_request": str(seen.id)},
+        )
         return _run_connector(seen, params)
     return _result_of(seen)
 
@@ -356,8 +469,12 @@ def _safe_hash(params: Any) -> str:
 def handoff_context(session: AgentSession, ar: ActionRequest | None = None) -> dict[str, Any]:
     """What a person needs to take over, already filtered by the context rules."""
     steps = list(session.action_requests.order_by("created_at").values("action", "tier", "status", "reason"))
-    ctx: dict[str, Any] = {"workflow": session.workflow.name, "agent": session.agent.name, "input": session.input,
-                           "steps": steps}  # fmt: skip
+    ctx: dict[str, Any] = {
+        "workflow": session.workflow.name,
+        "agent": session.agent.name,
+        "input": session.input,
+        "steps": steps,
+    }
     if ar is not None:
         ctx["failed_action"] = {"action": ar.action, "params": ar.params, "error": ar.error}
     return ctx
@@ -371,8 +488,11 @@ def _resume_session(session: AgentSession) -> None:
     now = timezone.now()
     paused_for = now - (session.paused_at or now)
     AgentSession.objects.filter(pk=session.pk).update(
-        status=AgentSession.Status.ACTIVE, paused_at=None, expires_at=session.expires_at + paused_for)
-    SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(expires_at=session.expires_at + paused_for)
+        status=AgentSession.Status.ACTIVE, paused_at=None, expires_at=session.expires_at + paused_for
+    )
+    SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(
+        expires_at=session.expires_at + paused_for
+    )
 
 
 def release(action_request: ActionRequest) -> GatewayResult:
@@ -384,14 +504,24 @@ def release(action_request: ActionRequest) -> GatewayResult:
             return _result_of(ar)
         problem = _release_problem(ar, session)
         if problem:
-            audit.record("action.release_refused", "system:gateway", outcome="refused", **_audit_fields(session, ar),
-                         details={"action_request": str(ar.id), "reason": problem})  # fmt: skip
+            audit.record(
+                "action.release_refused",
+                "system:gateway",
+                outcome="refused",
+                **_audit_fields(session, ar),
+                details={"action_request": str(ar.id), "reason": problem},
+            )
             return GatewayResult(DENY, ar.tier, problem, str(ar.id), ar.status)
         if ar.status == Status.AWAITING_APPROVAL:
             ActionRequest.objects.filter(pk=ar.pk).update(status=Status.APPROVED)
             ar.status = Status.APPROVED
-            audit.record("action.released", "system:gateway", outcome="approved", **_audit_fields(session, ar),
-                         details={"action_request": str(ar.id), "params_hash": ar.params_hash})  # fmt: skip
+            audit.record(
+                "action.released",
+                "system:gateway",
+                outcome="approved",
+                **_audit_fields(session, ar),
+                details={"action_request": str(ar.id), "params_hash": ar.params_hash},
+            )
         if session.status == AgentSession.Status.AWAITING_APPROVAL:
             _resume_session(session)
         if session.run_state == AgentSession.RunState.API:
@@ -428,8 +558,9 @@ def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
 
 
 def _announce_resumable(ar: ActionRequest) -> None:
-    transaction.on_commit(lambda: signals.session_resumable.send(AgentSession, session_id=ar.session_id,
-                                                                 action_request_id=ar.pk))  # fmt: skip
+    transaction.on_commit(
+        lambda: signals.session_resumable.send(AgentSession, session_id=ar.session_id, action_request_id=ar.pk)
+    )
 
 
 def reject(action_request: ActionRequest, *, reason: str, actor: str) -> ActionRequest:
@@ -438,12 +569,21 @@ def reject(action_request: ActionRequest, *, reason: str, actor: str) -> ActionR
         ar = ActionRequest.objects.select_for_update().select_related("session__workflow").get(pk=action_request.pk)
         if ar.status != Status.AWAITING_APPROVAL:
             return ar
-        ActionRequest.objects.filter(pk=ar.pk).update(status=Status.REJECTED, decided_reason=reason, sealed_params="",
-                                                      error=f"rejected by a reviewer: {reason}")  # fmt: skip
-        audit.record("action.rejected", actor, outcome="rejected", **_audit_fields(ar.session, ar),
-                     details={"action_request": str(ar.id), "comment": reason})  # fmt: skip
+        ActionRequest.objects.filter(pk=ar.pk).update(
+            status=Status.REJECTED, decided_reason=reason, sealed_params="", error=f"rejected by a reviewer: {reason}"
+        )
+        audit.record(
+            "action.rejected",
+            actor,
+            outcome="rejected",
+            **_audit_fields(ar.session, ar),
+            details={"action_request": str(ar.id), "comment": reason},
+        )
         session = AgentSession.objects.select_for_update().get(pk=ar.session_id)
-        if session.workflow.on_reject == Workflow.OnReject.CONTINUE and session.status == AgentSession.Status.AWAITING_APPROVAL:
+        if (
+            session.workflow.on_reject == Workflow.OnReject.CONTINUE
+            and session.status == AgentSession.Status.AWAITING_APPROVAL
+        ):
             _resume_session(session)
             _announce_resumable(ar)
     ar.refresh_from_db()
@@ -456,12 +596,20 @@ def expire_request(action_request: ActionRequest) -> ActionRequest:
     """An approval that came too late: the request expires and the paused session goes to a person."""
     with transaction.atomic():
         ar = ActionRequest.objects.select_for_update().get(pk=action_request.pk)
-        if ar.status not in (Status.AWAITING_APPROVAL, Status.APPROVED) or ar.expires_at is None \
-                or ar.expires_at > timezone.now():  # fmt: skip
+        if (
+            ar.status not in (Status.AWAITING_APPROVAL, Status.APPROVED)
+            or ar.expires_at is None
+            or ar.expires_at > timezone.now()
+        ):
             return ar
         ActionRequest.objects.filter(pk=ar.pk).update(status=Status.EXPIRED, sealed_params="")
-        audit.record("action.expired", "system:sweeper", outcome="expired", **_audit_fields(ar.session, ar),
-                     details={"action_request": str(ar.id)})  # fmt: skip
+        audit.record(
+            "action.expired",
+            "system:sweeper",
+            outcome="expired",
+            **_audit_fields(ar.session, ar),
+            details={"action_request": str(ar.id)},
+        )
     ar.refresh_from_db()
     session = ar.session
     if session.is_live:
@@ -477,22 +625,38 @@ def report_result(action_request: ActionRequest, *, outcome: str, result: Any, e
     """An external runtime ran an allowed (or approved) action and says what happened. The
     result is stored as context rules allow (never-persist values fingerprinted) and audited."""
     with transaction.atomic():
-        ar = ActionRequest.objects.select_for_update().select_related("session__workflow", "session__agent") \
-            .get(pk=action_request.pk)  # fmt: skip
+        ar = (
+            ActionRequest.objects.select_for_update()
+            .select_related("session__workflow", "session__agent")
+            .get(pk=action_request.pk)
+        )
         if ar.status not in (Status.ALLOWED, Status.APPROVED):
-            raise ReportRefused(f"the action is {ar.status.replace('_', ' ')}: only allowed or approved actions "
-                                "take a result")  # fmt: skip
+            raise ReportRefused(
+                f"the action is {ar.status.replace('_', ' ')}: only allowed or approved actions take a result"
+            )
         session = ar.session
         spec = _snapshot(session.workflow).actions.get(ar.action)
         policy = context.load_policy()
-        stored = context.filter_result(result, policy) if isinstance(result, dict) and "data_object" in result \
-            else context.persistable_params(result, spec.data_objects if spec else (), policy)  # fmt: skip
+        stored = (
+            context.filter_result(result, policy)
+            if isinstance(result, dict) and "data_object" in result
+            else context.persistable_params(result, spec.data_objects if spec else (), policy)
+        )
         new_status = Status.REPORTED if outcome == "succeeded" else Status.FAILED
-        ActionRequest.objects.filter(pk=ar.pk).update(status=new_status, result=stored, error=error[:2000],
-                                                      executed_at=timezone.now())  # fmt: skip
-        audit.record("action.reported", session.agent, outcome=outcome, **_audit_fields(session, ar),
-                     details={"action_request": str(ar.id), "error": error[:500],
-                              **context.describe_access(stored if isinstance(stored, dict) else {})})  # fmt: skip
+        ActionRequest.objects.filter(pk=ar.pk).update(
+            status=new_status, result=stored, error=error[:2000], executed_at=timezone.now()
+        )
+        audit.record(
+            "action.reported",
+            session.agent,
+            outcome=outcome,
+            **_audit_fields(session, ar),
+            details={
+                "action_request": str(ar.id),
+                "error": error[:500],
+                **context.describe_access(stored if isinstance(stored, dict) else {}),
+            },
+        )
         if outcome == "succeeded":
             _raise_sensitivity(session, ar)
     ar.refresh_from_db()

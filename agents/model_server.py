@@ -5,6 +5,7 @@ It is stateless: the reply to a request is chosen by how many assistant turns th
 conversation already holds, and tool_use ids are derived from the conversation, so a runner
 that crashed and asks again gets the same answer with the same ids.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,9 +45,17 @@ class Script:
         if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
             raise ScriptError(f"{path}: a script is a mapping with a 'steps' list")
         for i, step in enumerate(doc["steps"]):
-            if not isinstance(step, dict) or not set(step) <= {"say", "tool_uses", "obey_injection", "final",
-                                                                "delay", "error"}:  # fmt: skip
-                raise ScriptError(f"{path}: steps[{i}] must use only say, tool_uses, obey_injection, final, delay, error")
+            if not isinstance(step, dict) or not set(step) <= {
+                "say",
+                "tool_uses",
+                "obey_injection",
+                "final",
+                "delay",
+                "error",
+            }:
+                raise ScriptError(
+                    f"{path}: steps[{i}] must use only say, tool_uses, obey_injection, final, delay, error"
+                )
         return cls(name=doc.get("name", path.stem), workflow=doc.get("workflow", ""), steps=tuple(doc["steps"]))
 
 
@@ -128,8 +137,14 @@ def reply(book: ScriptBook, body: dict[str, Any]) -> tuple[int, dict[str, Any], 
     delay = float(step.get("delay", 0))
     if "error" in step:
         error = step["error"]
-        return int(error.get("status", 500)), {"type": "error", "error": {
-            "type": error.get("type", "api_error"), "message": error.get("message", "scripted failure")}}, delay
+        return (
+            int(error.get("status", 500)),
+            {
+                "type": "error",
+                "error": {"type": error.get("type", "api_error"), "message": error.get("message", "scripted failure")},
+            },
+            delay,
+        )
     seed = hashlib.sha256(json.dumps([body.get("system"), first], sort_keys=True).encode()).hexdigest()
     content: list[dict[str, Any]] = []
     if step.get("say"):
@@ -143,12 +158,20 @@ def reply(book: ScriptBook, body: dict[str, Any]) -> tuple[int, dict[str, Any], 
         content.append({"type": "tool_use", "id": tool_id, "name": tool.replace(".", "__"), "input": tool_input})
     if not uses:
         content.append({"type": "text", "text": str(step.get("final", "Done."))})
-    return 200, {
-        "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-        "model": body.get("model", "offline"), "content": content,
-        "stop_reason": "tool_use" if uses else "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": len(json.dumps(messages)) // 4, "output_tokens": len(json.dumps(content)) // 4},
-    }, delay  # fmt: skip
+    return (
+        200,
+        {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "offline"),
+            "content": content,
+            "stop_reason": "tool_use" if uses else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": len(json.dumps(messages)) // 4, "output_tokens": len(json.dumps(content)) // 4},
+        },
+        delay,
+    )
 
 
 def _problem(body: Any) -> str | None:
@@ -170,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "WardenModelServer/1"
     book: ScriptBook
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # requests carry conversation data: never log them
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
@@ -188,13 +211,13 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, kind: str, message: str) -> None:
         self._send(status, {"type": "error", "error": {"type": kind, "message": message}})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, {"status": "ok", "scripts": sorted(self.book.scripts)})
         else:
             self._error(404, "not_found_error", f"no route {self.path}")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path.split("?")[0] != "/v1/messages":
             return self._error(404, "not_found_error", f"no route {self.path}")
         auth = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -1,4 +1,5 @@
 """Runtime records: sessions and their tokens, tool calls, handoffs and security alerts."""
+
 from __future__ import annotations
 
 import uuid
@@ -46,8 +47,9 @@ class AgentSession(models.Model):
     clear_after_step = models.JSONField(default=list, blank=True)
     pending_tool_uses = models.JSONField(default=list, blank=True)
     consecutive_failures = models.PositiveSmallIntegerField(default=0)
-    data_sensitivity = models.CharField(max_length=16, default="public",
-                                        help_text="the most sensitive class of data the agent has been given")
+    data_sensitivity = models.CharField(
+        max_length=16, default="public", help_text="the most sensitive class of data the agent has been given"
+    )
     final_answer = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -115,9 +117,13 @@ class ActionRequest(models.Model):
     tier = models.PositiveSmallIntegerField(null=True, blank=True)
     reason = models.TextField(blank=True)
     grants_used = models.JSONField(default=list, blank=True)
-    params = models.JSONField(default=dict, blank=True, help_text="after context rules: never-persist values fingerprinted")
+    params = models.JSONField(
+        default=dict, blank=True, help_text="after context rules: never-persist values fingerprinted"
+    )
     params_hash = models.CharField(max_length=64, blank=True)
-    sealed_params = models.TextField(blank=True, help_text="the exact parameters, encrypted, kept only until a tier 3 action ends")
+    sealed_params = models.TextField(
+        blank=True, help_text="the exact parameters, encrypted, kept only until a tier 3 action ends"
+    )
     status = models.CharField(max_length=24, choices=Status.choices)
     quorum = models.PositiveSmallIntegerField(default=1)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -132,7 +138,9 @@ class ActionRequest(models.Model):
         ordering = ["created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["session", "tool_use_id"], condition=~models.Q(tool_use_id=""), name="action_request_tool_use_once"
+                fields=["session", "tool_use_id"],
+                condition=~models.Q(tool_use_id=""),
+                name="action_request_tool_use_once",
             )
         ]
         indexes = [models.Index(fields=["status", "expires_at"], name="action_status_expiry")]

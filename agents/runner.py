@@ -5,6 +5,7 @@ rules, the tool results of the current step, the step counter), so that a worker
 at any point can be replaced by another that carries on: tool calls are replayed by their
 tool_use id, which the gateway never decides or executes twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,10 +51,13 @@ def tools_for(session: AgentSession) -> list[dict[str, Any]]:
     """The actions this workflow lets an agent attempt. Human-only (tier 4) actions are not offered."""
     assignments = TierAssignment.objects.filter(workflow=session.workflow, tier__lt=4).select_related("action_type")
     return [
-        {"name": tool_name(t.action_type.name), "description": t.action_type.description or t.action_type.name,
-         "input_schema": t.action_type.params_schema or {"type": "object"}}
+        {
+            "name": tool_name(t.action_type.name),
+            "description": t.action_type.description or t.action_type.name,
+            "input_schema": t.action_type.params_schema or {"type": "object"},
+        }
         for t in assignments.order_by("action_type__name")
-    ]  # fmt: skip
+    ]
 
 
 def system_prompt(session: AgentSession) -> str:
@@ -74,21 +78,34 @@ def _lease_until() -> Any:
 
 def claim(session_id: Any, *, from_state: str) -> bool:
     """Take the session for this worker with a conditional update; False if someone else has it."""
-    return AgentSession.objects.filter(pk=session_id, run_state=from_state, status=AgentSession.Status.ACTIVE).update(
-        run_state=RunState.RUNNING, run_lease_until=_lease_until()) == 1
+    return (
+        AgentSession.objects.filter(pk=session_id, run_state=from_state, status=AgentSession.Status.ACTIVE).update(
+            run_state=RunState.RUNNING, run_lease_until=_lease_until()
+        )
+        == 1
+    )
 
 
 def take_over_stalled(session_id: Any) -> bool:
     """A worker died while running this session (its lease ran out): carry on where it stopped."""
-    return AgentSession.objects.filter(
-        pk=session_id, run_state=RunState.RUNNING, status=AgentSession.Status.ACTIVE,
-        run_lease_until__lt=timezone.now(),
-    ).update(run_lease_until=_lease_until()) == 1  # fmt: skip
+    return (
+        AgentSession.objects.filter(
+            pk=session_id,
+            run_state=RunState.RUNNING,
+            status=AgentSession.Status.ACTIVE,
+            run_lease_until__lt=timezone.now(),
+        ).update(run_lease_until=_lease_until())
+        == 1
+    )
 
 
 def _renew(session: AgentSession) -> bool:
-    return AgentSession.objects.filter(pk=session.pk, run_state=RunState.RUNNING,
-                                       status=AgentSession.Status.ACTIVE).update(run_lease_until=_lease_until()) == 1
+    return (
+        AgentSession.objects.filter(
+            pk=session.pk, run_state=RunState.RUNNING, status=AgentSession.Status.ACTIVE
+        ).update(run_lease_until=_lease_until())
+        == 1
+    )
 
 
 def _save(session: AgentSession, **fields: Any) -> None:
@@ -139,10 +156,18 @@ def _clear_step_data(session: AgentSession) -> None:
 
 def _tool_result(block_id: str, outcome: gateway.GatewayResult) -> dict[str, Any]:
     if outcome.executed:
-        return {"type": "tool_result", "tool_use_id": block_id, "content": json.dumps(outcome.result, ensure_ascii=False)}
+        return {
+            "type": "tool_result",
+            "tool_use_id": block_id,
+            "content": json.dumps(outcome.result, ensure_ascii=False),
+        }
     reason = outcome.error or outcome.reason or outcome.status
-    return {"type": "tool_result", "tool_use_id": block_id, "is_error": True,
-            "content": f"Refused by Warden ({outcome.decision}, {outcome.status or 'not executed'}): {reason}"}
+    return {
+        "type": "tool_result",
+        "tool_use_id": block_id,
+        "is_error": True,
+        "content": f"Refused by Warden ({outcome.decision}, {outcome.status or 'not executed'}): {reason}",
+    }
 
 
 def run(session_id: Any) -> str:
@@ -156,8 +181,11 @@ def run(session_id: Any) -> str:
         if session.status != AgentSession.Status.ACTIVE or not _renew(session):
             return session.run_state
         if session.step >= settings.WARDEN_MAX_STEPS and not _tool_uses(session.conversation[-1]):
-            sessions.hand_off(session, trigger=f"the step limit ({settings.WARDEN_MAX_STEPS}) was reached",
-                              context=gateway.handoff_context(session))  # fmt: skip
+            sessions.hand_off(
+                session,
+                trigger=f"the step limit ({settings.WARDEN_MAX_STEPS}) was reached",
+                context=gateway.handoff_context(session),
+            )
             return RunState.DONE
         uses = _tool_uses(session.conversation[-1]) if session.conversation else []
         if uses:
@@ -183,8 +211,12 @@ def _run_tools(session: AgentSession, token: str, uses: list[dict[str, Any]], ct
         if not session.is_live:
             return RunState.DONE  # terminated (tier 4) or handed off (connector failure)
         result = _tool_result(block["id"], outcome)
-        entry = {"tool_use_id": block["id"], "result": result, "failed": outcome.is_error,
-                 "step_paths": context.step_paths(outcome.result, ctx) if outcome.executed else []}  # fmt: skip
+        entry = {
+            "tool_use_id": block["id"],
+            "result": result,
+            "failed": outcome.is_error,
+            "step_paths": context.step_paths(outcome.result, ctx) if outcome.executed else [],
+        }
         results[block["id"]] = entry
         _save(session, pending_tool_uses=[*session.pending_tool_uses, entry])
     ordered = [results[b["id"]] for b in uses]
@@ -194,11 +226,19 @@ def _run_tools(session: AgentSession, token: str, uses: list[dict[str, Any]], ct
         if entry["step_paths"]:
             clear.append({"step": session.step + 1, "message": index, "block": j, "paths": entry["step_paths"]})
     failures = session.consecutive_failures + 1 if all(e["failed"] for e in ordered) else 0
-    _save(session, conversation=[*session.conversation, {"role": "user", "content": [e["result"] for e in ordered]}],
-          pending_tool_uses=[], clear_after_step=clear, consecutive_failures=failures)  # fmt: skip
+    _save(
+        session,
+        conversation=[*session.conversation, {"role": "user", "content": [e["result"] for e in ordered]}],
+        pending_tool_uses=[],
+        clear_after_step=clear,
+        consecutive_failures=failures,
+    )
     if failures >= settings.WARDEN_MAX_CONSECUTIVE_FAILURES:
-        sessions.hand_off(session, trigger=f"{failures} steps in a row had only refused or failed tool calls",
-                          context=gateway.handoff_context(session))  # fmt: skip
+        sessions.hand_off(
+            session,
+            trigger=f"{failures} steps in a row had only refused or failed tool calls",
+            context=gateway.handoff_context(session),
+        )
         return RunState.DONE
     return None
 
@@ -208,14 +248,20 @@ def _call_model(session: AgentSession, client: anthropic.Anthropic, ctx: context
     _clear_step_data(session)
     try:
         response = client.messages.create(
-            model=settings.WARDEN_MODEL, max_tokens=settings.WARDEN_MAX_TOKENS, system=system_prompt(session),
-            tools=tools_for(session), messages=session.conversation,
-        )  # fmt: skip
+            model=settings.WARDEN_MODEL,
+            max_tokens=settings.WARDEN_MAX_TOKENS,
+            system=system_prompt(session),
+            tools=tools_for(session),
+            messages=session.conversation,
+        )
     except anthropic.APIError as exc:
         status = getattr(exc, "status_code", None)
         log.warning("model API error in session %s: %s", session.pk, type(exc).__name__)
-        sessions.hand_off(session, trigger=f"model API error ({type(exc).__name__}{f' {status}' if status else ''})",
-                          context=gateway.handoff_context(session))  # fmt: skip
+        sessions.hand_off(
+            session,
+            trigger=f"model API error ({type(exc).__name__}{f' {status}' if status else ''})",
+            context=gateway.handoff_context(session),
+        )
         return RunState.DONE
     message = _stored_assistant(response, session, ctx)
     if response.stop_reason == "tool_use" and _tool_uses(message):
@@ -226,11 +272,26 @@ def _call_model(session: AgentSession, client: anthropic.Anthropic, ctx: context
     session.refresh_from_db()
     problem = destinations.final_answer_problem(gateway._snapshot(session.workflow), session.data_sensitivity)
     if problem:
-        audit.record("egress.refused", session.agent, session=session, workflow=session.workflow,
-                     outcome="withheld", details={"reason": problem, "what": "final answer"})  # fmt: skip
-        sessions.raise_alert("exfiltration", f"the final answer of session {session.pk} was withheld: {problem}",
-                             session=session, severity="medium")  # fmt: skip
+        audit.record(
+            "egress.refused",
+            session.agent,
+            session=session,
+            workflow=session.workflow,
+            outcome="withheld",
+            details={"reason": problem, "what": "final answer"},
+        )
+        sessions.raise_alert(
+            "exfiltration",
+            f"the final answer of session {session.pk} was withheld: {problem}",
+            session=session,
+            severity="medium",
+        )
         text = f"[withheld by Warden: {problem}]"
-    sessions.terminate(session, reason="completed", actor=f"agent:{session.agent.name}",
-                       status=AgentSession.Status.COMPLETED, final_answer=text)  # fmt: skip
+    sessions.terminate(
+        session,
+        reason="completed",
+        actor=f"agent:{session.agent.name}",
+        status=AgentSession.Status.COMPLETED,
+        final_answer=text,
+    )
     return RunState.DONE

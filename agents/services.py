@@ -1,4 +1,5 @@
 """Runtime services that other apps and commands call: queueing a run, the kill switch."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,9 +7,9 @@ from typing import Any
 from django.db import transaction
 
 import audit
-from audit.chain import label
 from agents import sessions
 from agents.models import AgentSession
+from audit.chain import label
 from governance.models import AgentIdentity, Workflow
 
 
@@ -19,8 +20,9 @@ def session_queue_run(
     from agents.tasks import run_session
 
     with transaction.atomic():
-        session, _token = sessions.start(agent, workflow, trigger, initiated_by, input,
-                                         run_state=AgentSession.RunState.QUEUED)  # fmt: skip
+        session, _token = sessions.start(
+            agent, workflow, trigger, initiated_by, input, run_state=AgentSession.RunState.QUEUED
+        )
         # The runner mints its own token when it claims the session; this one is never used.
         AgentSession.objects.filter(pk=session.pk).update(conversation=[{"role": "user", "content": input}])
         transaction.on_commit(lambda: run_session.delay(str(session.pk)))
@@ -32,8 +34,12 @@ def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str, aut
     """The kill switch: suspend the agent and end every live session of it. Returns how many."""
     with transaction.atomic():
         AgentIdentity.objects.filter(pk=agent.pk).update(status=AgentIdentity.Status.SUSPENDED)
-        audit.record("provisioning.agent_suspended", actor, outcome="suspended",
-                     details={"agent": agent.name, "reason": reason, **({"auth": auth} if auth else {})})  # fmt: skip
+        audit.record(
+            "provisioning.agent_suspended",
+            actor,
+            outcome="suspended",
+            details={"agent": agent.name, "reason": reason, **({"auth": auth} if auth else {})},
+        )
     live = list(AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE))
     for session in live:
         sessions.terminate(session, reason="agent suspended", actor=label(actor))

@@ -1,4 +1,5 @@
 """Sessions and their short-lived tokens: start, verify, re-issue, terminate (with verification)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -78,20 +79,41 @@ def start(
     elif not agent.workflows.filter(pk=workflow.pk).exists():
         refusal = f"agent {agent.name!r} is not assigned to workflow {workflow.name!r}"
     if refusal:
-        audit.record("session.refused", initiated_by, workflow=workflow, outcome="refused",
-                     details={"agent": agent.name, "trigger": trigger, "reason": refusal})  # fmt: skip
+        audit.record(
+            "session.refused",
+            initiated_by,
+            workflow=workflow,
+            outcome="refused",
+            details={"agent": agent.name, "trigger": trigger, "reason": refusal},
+        )
         raise SessionRefused(refusal)
     now = timezone.now()
     with transaction.atomic():
         session = AgentSession.objects.create(
-            agent=agent, workflow=workflow, workflow_version=workflow.version, trigger=trigger,
-            initiated_by=initiated_by, input=input, run_state=run_state,
+            agent=agent,
+            workflow=workflow,
+            workflow_version=workflow.version,
+            trigger=trigger,
+            initiated_by=initiated_by,
+            input=input,
+            run_state=run_state,
             expires_at=now + timedelta(seconds=workflow.max_session_seconds),
-        )  # fmt: skip
+        )
         token = _new_token(session)
-        audit.record("session.started", initiated_by, session=session, workflow=workflow, outcome="started",
-                     details={"agent": agent.name, "trigger": trigger, "workflow_version": workflow.version,
-                              "expires_at": session.expires_at.isoformat(), "scope": intended_scope(workflow)})  # fmt: skip
+        audit.record(
+            "session.started",
+            initiated_by,
+            session=session,
+            workflow=workflow,
+            outcome="started",
+            details={
+                "agent": agent.name,
+                "trigger": trigger,
+                "workflow_version": workflow.version,
+                "expires_at": session.expires_at.isoformat(),
+                "scope": intended_scope(workflow),
+            },
+        )
     _provision_database_roles(session)
     return session, token
 
@@ -107,9 +129,14 @@ def _provision_database_roles(session: AgentSession) -> None:
         terminate(session, reason="database credentials could not be made", actor="system:warden")
         raise SessionRefused(f"the session's database credentials could not be made ({type(exc).__name__})") from None
     if roles:
-        audit.record("session.credentials_issued", "system:warden", session=session, workflow=session.workflow,
-                     outcome="issued", details={"database_roles": roles,
-                                                "valid_until": session.expires_at.isoformat()})  # fmt: skip
+        audit.record(
+            "session.credentials_issued",
+            "system:warden",
+            session=session,
+            workflow=session.workflow,
+            outcome="issued",
+            details={"database_roles": roles, "valid_until": session.expires_at.isoformat()},
+        )
 
 
 def reissue_token(session: AgentSession) -> str:
@@ -118,8 +145,9 @@ def reissue_token(session: AgentSession) -> str:
         now = timezone.now()
         SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(revoked_at=now)
         token = _new_token(session)
-        audit.record("session.token_issued", "system:runner", session=session, workflow=session.workflow,
-                     outcome="issued")  # fmt: skip
+        audit.record(
+            "session.token_issued", "system:runner", session=session, workflow=session.workflow, outcome="issued"
+        )
     return token
 
 
@@ -139,15 +167,19 @@ def verify_token(token: Any) -> tuple[AgentSession, SessionToken]:
     """The live session a token belongs to, read from the database; raise TokenInvalid otherwise."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise TokenInvalid("malformed session token")
-    row = (SessionToken.objects.select_related("session__agent", "session__workflow")
-           .filter(token_hash=hash_token(token)).first())  # fmt: skip
+    row = (
+        SessionToken.objects.select_related("session__agent", "session__workflow")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
     now = timezone.now()
     problem = check_token_row(row, now)
     session = row.session if row is not None else None
     if problem is not None:
         if row is not None and row.revoked_at is not None and session is not None:
-            raise_alert(SecurityAlert.Kind.REVOKED_TOKEN, f"a revoked token of session {session.id} was used",
-                        session=session)  # fmt: skip
+            raise_alert(
+                SecurityAlert.Kind.REVOKED_TOKEN, f"a revoked token of session {session.id} was used", session=session
+            )
         raise TokenInvalid(problem, session)
     assert session is not None
     if session.status != AgentSession.Status.ACTIVE:
@@ -160,22 +192,43 @@ def verify_token(token: Any) -> tuple[AgentSession, SessionToken]:
     return session, row
 
 
-def raise_alert(kind: str, summary: str, *, session: AgentSession | None = None, severity: str = "high",
-                details: dict[str, Any] | None = None) -> SecurityAlert:  # fmt: skip
+def raise_alert(
+    kind: str,
+    summary: str,
+    *,
+    session: AgentSession | None = None,
+    severity: str = "high",
+    details: dict[str, Any] | None = None,
+) -> SecurityAlert:
     with transaction.atomic():
-        alert = SecurityAlert.objects.create(kind=kind, summary=summary[:500], severity=severity, session=session,
-                                             agent=session.agent if session else None, details=details or {})  # fmt: skip
-        audit.record("alert.raised", "system:warden", session=session or "",
-                     workflow=session.workflow if session else "", outcome=kind,
-                     details={"alert_id": alert.id, "summary": alert.summary, "severity": severity})  # fmt: skip
+        alert = SecurityAlert.objects.create(
+            kind=kind,
+            summary=summary[:500],
+            severity=severity,
+            session=session,
+            agent=session.agent if session else None,
+            details=details or {},
+        )
+        audit.record(
+            "alert.raised",
+            "system:warden",
+            session=session or "",
+            workflow=session.workflow if session else "",
+            outcome=kind,
+            details={"alert_id": alert.id, "summary": alert.summary, "severity": severity},
+        )
         transaction.on_commit(lambda: signals.alert_raised.send(SecurityAlert, alert=alert))
     return alert
 
 
 def expire(session: AgentSession) -> AgentSession:
     """End a session that overran its time limit, as an anomaly."""
-    raise_alert(SecurityAlert.Kind.SESSION_OVERRUN, f"session {session.id} ran past its time limit",
-                session=session, severity="medium")  # fmt: skip
+    raise_alert(
+        SecurityAlert.Kind.SESSION_OVERRUN,
+        f"session {session.id} ran past its time limit",
+        session=session,
+        severity="medium",
+    )
     return terminate(session, reason="timeout", actor="system:sweeper")
 
 
@@ -205,11 +258,21 @@ def terminate(
         SessionToken.objects.filter(session=locked, revoked_at__isnull=True).update(revoked_at=now)
         cancelled = ActionRequest.objects.filter(
             session=locked,
-            status__in=[ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED, ActionRequest.Status.ALLOWED],
+            status__in=[
+                ActionRequest.Status.AWAITING_APPROVAL,
+                ActionRequest.Status.APPROVED,
+                ActionRequest.Status.ALLOWED,
+            ],
         ).update(status=ActionRequest.Status.CANCELLED, sealed_params="")
         kind = {"completed": "session.completed", "handed_off": "session.handed_off"}.get(status, "session.terminated")
-        audit.record(kind, actor, session=locked, workflow=locked.workflow, outcome=status,
-                     details={"reason": reason, "cancelled_actions": cancelled})  # fmt: skip
+        audit.record(
+            kind,
+            actor,
+            session=locked,
+            workflow=locked.workflow,
+            outcome=status,
+            details={"reason": reason, "cancelled_actions": cancelled},
+        )
     try:
         from agents.connectors.postgres import drop_session_roles
 
@@ -229,16 +292,26 @@ def _verify_termination(session: AgentSession) -> None:
     with transaction.atomic():
         if tokens_fail and context_empty and roles_gone:
             AgentSession.objects.filter(pk=session.pk).update(termination_verified=True)
-            audit.record("session.termination_verified", "system:warden", session=session,
-                         workflow=session.workflow, outcome="verified")  # fmt: skip
+            audit.record(
+                "session.termination_verified",
+                "system:warden",
+                session=session,
+                workflow=session.workflow,
+                outcome="verified",
+            )
         else:
-            audit.record("session.termination_unverified", "system:warden", session=session,
-                         workflow=session.workflow, outcome="unverified",
-                         details={"tokens_fail": tokens_fail, "context_empty": context_empty,
-                                  "database_roles_gone": roles_gone})  # fmt: skip
+            audit.record(
+                "session.termination_unverified",
+                "system:warden",
+                session=session,
+                workflow=session.workflow,
+                outcome="unverified",
+                details={"tokens_fail": tokens_fail, "context_empty": context_empty, "database_roles_gone": roles_gone},
+            )
     if not (tokens_fail and context_empty and roles_gone):
-        raise_alert(SecurityAlert.Kind.ANOMALY, f"termination of session {session.id} could not be verified",
-                    session=session)  # fmt: skip
+        raise_alert(
+            SecurityAlert.Kind.ANOMALY, f"termination of session {session.id} could not be verified", session=session
+        )
 
 
 def _database_roles_gone(session: AgentSession) -> bool:
@@ -256,8 +329,14 @@ def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) ->
     """Give the session to a person: record what they receive, then end the session."""
     with transaction.atomic():
         handoff = HumanHandoff.objects.create(session=session, trigger=trigger[:255], context=context)
-        audit.record("handoff.created", "system:warden", session=session, workflow=session.workflow,
-                     outcome="open", details={"handoff_id": handoff.id, "trigger": trigger[:255]})  # fmt: skip
+        audit.record(
+            "handoff.created",
+            "system:warden",
+            session=session,
+            workflow=session.workflow,
+            outcome="open",
+            details={"handoff_id": handoff.id, "trigger": trigger[:255]},
+        )
         transaction.on_commit(lambda: signals.handoff_created.send(HumanHandoff, handoff=handoff))
     terminate(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
     return handoff

@@ -1,4 +1,5 @@
 """Events the runtime announces after commit, for notifications (connected by the approvals app)."""
+
 from django.dispatch import Signal
 
 action_awaiting_approval = Signal()  # action_request

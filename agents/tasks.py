@@ -1,6 +1,7 @@
 """Celery tasks. Each takes ids, claims its work with a conditional update, and does nothing
 when the database says the work is not (or no longer) theirs: a redelivered, duplicated or
 forged message never executes anything on its own authority."""
+
 from __future__ import annotations
 
 import logging
@@ -36,13 +37,21 @@ def resume_session(session_id: str, action_request_id: str) -> str:
         if session is not None and session.run_state == RunState.RUNNING:
             return "skipped"  # a duplicate of a message already being handled
         reason = "the action has not been decided" if not decided else "the session is not paused and active"
-        audit.record("task.refused", "system:worker", session=session_id if session else "",
-                     workflow=session.workflow if session else "", outcome="refused",
-                     details={"task": "resume_session", "action_request": str(action_request_id), "reason": reason})  # fmt: skip
+        audit.record(
+            "task.refused",
+            "system:worker",
+            session=session_id if session else "",
+            workflow=session.workflow if session else "",
+            outcome="refused",
+            details={"task": "resume_session", "action_request": str(action_request_id), "reason": reason},
+        )
         if ar is not None and not decided:
-            sessions.raise_alert(SecurityAlert.Kind.FORGED_TASK,
-                                 f"a resume message for undecided action {ar.action} was refused",
-                                 session=ar.session, severity="medium")  # fmt: skip
+            sessions.raise_alert(
+                SecurityAlert.Kind.FORGED_TASK,
+                f"a resume message for undecided action {ar.action} was refused",
+                session=ar.session,
+                severity="medium",
+            )
         return "refused"
     return _run(session_id)
 
@@ -54,8 +63,9 @@ def _run(session_id: str) -> str:
         # Never leave a session in an unknown state: hand it to a person, then re-raise for the log.
         session = AgentSession.objects.filter(pk=session_id).first()
         if session is not None and session.is_live:
-            sessions.hand_off(session, trigger=f"runner error ({type(exc).__name__})",
-                              context=gateway.handoff_context(session))  # fmt: skip
+            sessions.hand_off(
+                session, trigger=f"runner error ({type(exc).__name__})", context=gateway.handoff_context(session)
+            )
         raise
 
 
@@ -71,13 +81,18 @@ def sweep() -> dict[str, int]:
     for ar in ActionRequest.objects.filter(status=ActionRequest.Status.AWAITING_APPROVAL, expires_at__lt=now):
         gateway.expire_request(ar)
         expired += 1
-    stalled = list(AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, run_state=RunState.RUNNING,
-                                               run_lease_until__lt=now).values_list("pk", flat=True))  # fmt: skip
+    stalled = list(
+        AgentSession.objects.filter(
+            status=AgentSession.Status.ACTIVE, run_state=RunState.RUNNING, run_lease_until__lt=now
+        ).values_list("pk", flat=True)
+    )
     for pk in stalled:
         run_session.delay(str(pk))
-    queued = list(AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, run_state=RunState.QUEUED,
-                                              created_at__lt=now - timedelta(minutes=1))
-                  .values_list("pk", flat=True))  # fmt: skip
+    queued = list(
+        AgentSession.objects.filter(
+            status=AgentSession.Status.ACTIVE, run_state=RunState.QUEUED, created_at__lt=now - timedelta(minutes=1)
+        ).values_list("pk", flat=True)
+    )
     for pk in queued:
         run_session.delay(str(pk))
     from agents.connectors.postgres import reap_orphan_roles
@@ -105,8 +120,15 @@ def rotate_due_credentials() -> int:
     return len(due)
 
 
-@shared_task(acks_late=True, ignore_result=True, autoretry_for=(Exception,), retry_backoff=60,
-             retry_backoff_max=1800, retry_jitter=True, max_retries=5)  # fmt: skip
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=60,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=5,
+)
 def rotate_credential(credential_id: int) -> None:
     from agents.credentials import credential_rotate
     from governance.models import ServiceCredential
@@ -124,15 +146,26 @@ def enforce_access_reviews() -> int:
     from governance.models import AccessReview
 
     suspended = 0
-    for review in AccessReview.objects.filter(status=AccessReview.Status.OPEN, due_by__lt=timezone.now()).select_related("agent", "workflow"):
+    for review in AccessReview.objects.filter(
+        status=AccessReview.Status.OPEN, due_by__lt=timezone.now()
+    ).select_related("agent", "workflow"):
         claimed = AccessReview.objects.filter(pk=review.pk, status=AccessReview.Status.OPEN).update(
-            status=AccessReview.Status.EXPIRED, decided_by="system:reviews", decided_at=timezone.now())
+            status=AccessReview.Status.EXPIRED, decided_by="system:reviews", decided_at=timezone.now()
+        )
         if not claimed:
             continue
-        audit.record("review.expired", "system:reviews", workflow=review.workflow, outcome="expired",
-                     details={"agent": review.agent.name, "version": review.to_version})  # fmt: skip
+        audit.record(
+            "review.expired",
+            "system:reviews",
+            workflow=review.workflow,
+            outcome="expired",
+            details={"agent": review.agent.name, "version": review.to_version},
+        )
         if review.agent.status == review.agent.Status.ACTIVE:
-            agent_identity_suspend(agent=review.agent, actor="system:reviews",
-                                   reason=f"access review of {review.workflow.name} v{review.to_version} overdue")
+            agent_identity_suspend(
+                agent=review.agent,
+                actor="system:reviews",
+                reason=f"access review of {review.workflow.name} v{review.to_version} overdue",
+            )
             suspended += 1
     return suspended

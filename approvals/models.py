@@ -24,9 +24,7 @@ class ApprovalDecision(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["action_request", "reviewer"], name="one_decision_per_reviewer")
-        ]
+        constraints = [models.UniqueConstraint(fields=["action_request", "reviewer"], name="one_decision_per_reviewer")]
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.reviewer} on {self.action_request_id}"

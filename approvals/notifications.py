@@ -3,6 +3,7 @@
 Receivers run after commit (the runtime sends its signals from on_commit) and only build
 the message; the Celery tasks in approvals.tasks send it, by email and by signed webhook.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,40 +28,69 @@ def _link(path: str) -> str:
 def _send(kind: str, subject: str, body: str, url: str, recipients: list[str], object_id: Any) -> None:
     from approvals.tasks import notify
 
-    notify.delay({"kind": kind, "subject": subject, "body": body, "url": url, "recipients": recipients,
-                  "object_id": str(object_id)})  # fmt: skip
+    notify.delay(
+        {
+            "kind": kind,
+            "subject": subject,
+            "body": body,
+            "url": url,
+            "recipients": recipients,
+            "object_id": str(object_id),
+        }
+    )
 
 
 def on_awaiting_approval(action_request: Any, **_: Any) -> None:
     session = action_request.session
     url = _link(reverse("approvals:detail", args=[action_request.pk]))
-    _send("action.awaiting_approval", f"[Warden] Approval needed: {action_request.action}",
-          f"{session.agent.name} ({session.workflow.name}) asks to run {action_request.action}.\n"
-          f"Why it needs approval: {action_request.reason}\nReview it: {url}",
-          url, _emails_of(Role.REVIEWER), action_request.pk)  # fmt: skip
+    _send(
+        "action.awaiting_approval",
+        f"[Warden] Approval needed: {action_request.action}",
+        f"{session.agent.name} ({session.workflow.name}) asks to run {action_request.action}.\n"
+        f"Why it needs approval: {action_request.reason}\nReview it: {url}",
+        url,
+        _emails_of(Role.REVIEWER),
+        action_request.pk,
+    )
 
 
 def on_tier2_notice(action_request: Any, **_: Any) -> None:
     session = action_request.session
     owner = session.workflow.owner
     url = _link(reverse("home"))
-    _send("action.notified", f"[Warden] {session.agent.name} ran {action_request.action}",
-          f"Tier 2 notice: {session.agent.name} ran {action_request.action} in {session.workflow.name} "
-          f"(session {session.pk}).", url, [owner] if owner else [], action_request.pk)  # fmt: skip
+    _send(
+        "action.notified",
+        f"[Warden] {session.agent.name} ran {action_request.action}",
+        f"Tier 2 notice: {session.agent.name} ran {action_request.action} in {session.workflow.name} "
+        f"(session {session.pk}).",
+        url,
+        [owner] if owner else [],
+        action_request.pk,
+    )
 
 
 def on_handoff(handoff: Any, **_: Any) -> None:
     url = _link(reverse("approvals:handoff", args=[handoff.pk]))
-    _send("handoff.created", f"[Warden] A session needs a person: {handoff.trigger}"[:200],
-          f"Session {handoff.session_id} was handed off: {handoff.trigger}\nTake it over: {url}",
-          url, _emails_of(Role.REVIEWER), handoff.pk)  # fmt: skip
+    _send(
+        "handoff.created",
+        f"[Warden] A session needs a person: {handoff.trigger}"[:200],
+        f"Session {handoff.session_id} was handed off: {handoff.trigger}\nTake it over: {url}",
+        url,
+        _emails_of(Role.REVIEWER),
+        handoff.pk,
+    )
 
 
 def on_alert(alert: Any, **_: Any) -> None:
     url = _link(reverse("approvals:alerts"))
-    _send("alert.raised", f"[Warden] Security alert: {alert.summary}"[:200],
-          f"{alert.get_kind_display()} ({alert.severity}): {alert.summary}\nSee: {url}",
-          url, _emails_of(Role.SECURITY), alert.pk)  # fmt: skip
+    _send(
+        "alert.raised",
+        f"[Warden] Security alert: {alert.summary}"[:200],
+        f"{alert.get_kind_display()} ({alert.severity}): {alert.summary}\nSee: {url}",
+        url,
+        _emails_of(Role.SECURITY),
+        alert.pk,
+    )
 
 
 def connect() -> None:

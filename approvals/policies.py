@@ -1,4 +1,5 @@
 """Who may see and decide what. Views, services and templates all ask here."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ Workflow and context-rule edits go through the same path as policy files (normal
 validation, plan, apply), so the UI and `policy_apply` cannot disagree, versions are cut the
 same way, and access reviews open the same way.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,8 +21,14 @@ from audit.chain import label
 from governance.models import AgentIdentity, ServiceCredential, Workflow
 from governance.oidc import SESSION_AUTH_CONTEXT
 from governance.policyfile import (
-    PolicyError, apply_policy, from_database, from_document, load, to_document, validate,
-)  # fmt: skip
+    PolicyError,
+    apply_policy,
+    from_database,
+    from_document,
+    load,
+    to_document,
+    validate,
+)
 from governance.policyfile.state import normalize_item
 
 
@@ -34,16 +41,29 @@ def _record(kind: str, actor: Any, session: Any, **details: Any) -> None:
     audit.record(f"provisioning.{kind}", actor, outcome="applied", details={**details, "auth": auth_context(session)})
 
 
-def agent_create(*, actor: Any, session: Any, name: str, owner: str, description: str = "",
-                 recertify_by: str = "", workflows: list[str] | None = None) -> AgentIdentity:  # fmt: skip
+def agent_create(
+    *,
+    actor: Any,
+    session: Any,
+    name: str,
+    owner: str,
+    description: str = "",
+    recertify_by: str = "",
+    workflows: list[str] | None = None,
+) -> AgentIdentity:
     state = from_database()
     name = (name or "").strip()
     if name in state["agents"]:
         raise DecisionRefused(f"an agent named {name!r} already exists")
-    state["agents"][name] = normalize_item("agents", {
-        "owner": (owner or "").strip(), "description": description or "", "workflows": list(workflows or []),
-        "recertify_by": recertify_by or None,
-    })  # fmt: skip
+    state["agents"][name] = normalize_item(
+        "agents",
+        {
+            "owner": (owner or "").strip(),
+            "description": description or "",
+            "workflows": list(workflows or []),
+            "recertify_by": recertify_by or None,
+        },
+    )
     _apply(state, actor, session, "agent_created", agent=name)
     return AgentIdentity.objects.get(name=name)
 
@@ -66,8 +86,16 @@ def agent_set_status(*, actor: Any, session: Any, agent: AgentIdentity, status: 
     return AgentIdentity.objects.get(pk=agent.pk)
 
 
-def workflow_update(*, actor: Any, session: Any, name: str, expected_version: int, access: list[dict[str, str]],
-                    tiers: list[dict[str, Any]], max_session_seconds: int) -> Workflow:  # fmt: skip
+def workflow_update(
+    *,
+    actor: Any,
+    session: Any,
+    name: str,
+    expected_version: int,
+    access: list[dict[str, str]],
+    tiers: list[dict[str, Any]],
+    max_session_seconds: int,
+) -> Workflow:
     """Edit a workflow's access map and tiers. Refused if someone changed it since the form was
     loaded (optimistic version check), so no edit is silently overwritten."""
     with transaction.atomic():
@@ -75,11 +103,15 @@ def workflow_update(*, actor: Any, session: Any, name: str, expected_version: in
         if workflow is None:
             raise DecisionRefused(f"no workflow named {name!r}")
         if workflow.version != expected_version:
-            raise DecisionRefused(f"{name} was changed by someone else since you opened it (now v{workflow.version}, "
-                                  f"you edited v{expected_version}): reload and make your change again")  # fmt: skip
+            raise DecisionRefused(
+                f"{name} was changed by someone else since you opened it (now v{workflow.version}, "
+                f"you edited v{expected_version}): reload and make your change again"
+            )
         state = from_database()
-        state["workflows"][name] = normalize_item("workflows", {
-            **state["workflows"][name], "access": access, "tiers": tiers, "max_session_seconds": max_session_seconds})
+        state["workflows"][name] = normalize_item(
+            "workflows",
+            {**state["workflows"][name], "access": access, "tiers": tiers, "max_session_seconds": max_session_seconds},
+        )
         _apply(state, actor, session, "workflow_updated", workflow=name, from_version=expected_version)
     return Workflow.objects.get(name=name)
 
@@ -88,8 +120,9 @@ def context_rule_update(*, actor: Any, session: Any, data_type: str, handling: s
     state = from_database()
     if data_type not in state["context_rules"]:
         raise DecisionRefused(f"no context rule for {data_type!r}")
-    state["context_rules"][data_type] = normalize_item("context_rules", {
-        **state["context_rules"][data_type], "handling": handling, "clear": clear, "persist": persist})
+    state["context_rules"][data_type] = normalize_item(
+        "context_rules", {**state["context_rules"][data_type], "handling": handling, "clear": clear, "persist": persist}
+    )
     _apply(state, actor, session, "context_rule_updated", data_type=data_type)
 
 

@@ -1,5 +1,6 @@
 """The admins' provisioning UI. Reading needs the admin role; every change also needs a
 recent MFA sign-in (step-up), or the browser is sent to the IdP with prompt=login."""
+
 from __future__ import annotations
 
 import json
@@ -60,12 +61,20 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 def _overview(request: HttpRequest, form: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
-    return render(request, "approvals/provisioning.html", {
-        "agents": AgentIdentity.objects.prefetch_related("workflows"), "workflows": Workflow.objects.all(),
-        "credentials": ServiceCredential.objects.select_related("system"), "rules": ContextRule.objects.all(),
-        "stepped_up": stepup_satisfied(request.session), "statuses": AgentIdentity.Status.values,
-        "form": form or {},
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "approvals/provisioning.html",
+        {
+            "agents": AgentIdentity.objects.prefetch_related("workflows"),
+            "workflows": Workflow.objects.all(),
+            "credentials": ServiceCredential.objects.select_related("system"),
+            "rules": ContextRule.objects.all(),
+            "stepped_up": stepup_satisfied(request.session),
+            "statuses": AgentIdentity.Status.values,
+            "form": form or {},
+        },
+        status=status,
+    )
 
 
 @admin_only
@@ -82,10 +91,14 @@ def agent_create(request: HttpRequest) -> HttpResponse:
     form["workflows"] = request.POST.getlist("workflows")
     try:
         agent = provisioning.agent_create(
-            actor=request.user, session=request.session, name=form["name"], owner=form["owner"],
-            description=form["description"], recertify_by=provisioning.parse_date(form["recertify_by"]),
+            actor=request.user,
+            session=request.session,
+            name=form["name"],
+            owner=form["owner"],
+            description=form["description"],
+            recertify_by=provisioning.parse_date(form["recertify_by"]),
             workflows=form["workflows"],
-        )  # fmt: skip
+        )
     except DecisionRefused as exc:
         messages.error(request, str(exc))
         return _overview(request, form, status=400)  # the admin's input stays in the form
@@ -111,32 +124,55 @@ def workflow_edit(request: HttpRequest, name: str) -> HttpResponse:
         return _workflow_save(request, workflow)
     grants = set(workflow.grants.values_list("data_object__name", "mode"))
     grid = [(obj, (obj.name, "read") in grants, (obj.name, "write") in grants) for obj in DataObject.objects.all()]
-    tiers = [{"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": json.dumps(t.conditions)}
-             for t in workflow.tiers.select_related("action_type")]  # fmt: skip
+    tiers = [
+        {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": json.dumps(t.conditions)}
+        for t in workflow.tiers.select_related("action_type")
+    ]
     return render(request, "approvals/workflow_edit.html", {"workflow": workflow, "grid": grid, "tiers": tiers})
 
 
 @stepped_up
 def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
-    access = [{"data_object": key.split(":", 2)[2], "mode": key.split(":", 2)[1]}
-              for key in request.POST if key.startswith("grant:")]  # fmt: skip
+    access = [
+        {"data_object": key.split(":", 2)[2], "mode": key.split(":", 2)[1]}
+        for key in request.POST
+        if key.startswith("grant:")
+    ]
     tiers = []
-    for action, tier, quorum, conditions in zip(request.POST.getlist("tier_action"), request.POST.getlist("tier_tier"),
-                                                request.POST.getlist("tier_quorum"), request.POST.getlist("tier_conditions")):  # fmt: skip
+    for action, tier, quorum, conditions in zip(
+        request.POST.getlist("tier_action"),
+        request.POST.getlist("tier_tier"),
+        request.POST.getlist("tier_quorum"),
+        request.POST.getlist("tier_conditions"),
+    ):
         if not action:
             continue
         try:
-            tiers.append({"action": action, "tier": int(tier), "quorum": int(quorum or 1),
-                          "conditions": json.loads(conditions or "[]")})  # fmt: skip
+            tiers.append(
+                {
+                    "action": action,
+                    "tier": int(tier),
+                    "quorum": int(quorum or 1),
+                    "conditions": json.loads(conditions or "[]"),
+                }
+            )
         except (ValueError, TypeError):
-            raise DecisionRefused(f"{action}: the tier and quorum are numbers, and the conditions a JSON list") from None
+            raise DecisionRefused(
+                f"{action}: the tier and quorum are numbers, and the conditions a JSON list"
+            ) from None
     try:
         version, seconds = int(request.POST.get("version", "0")), int(request.POST.get("max_session_seconds", "0"))
     except ValueError:
         raise DecisionRefused("the version and the maximum duration are whole numbers") from None
-    updated = provisioning.workflow_update(actor=request.user, session=request.session, name=workflow.name,
-                                           expected_version=version, access=access, tiers=tiers,
-                                           max_session_seconds=seconds)  # fmt: skip
+    updated = provisioning.workflow_update(
+        actor=request.user,
+        session=request.session,
+        name=workflow.name,
+        expected_version=version,
+        access=access,
+        tiers=tiers,
+        max_session_seconds=seconds,
+    )
     messages.success(request, f"{workflow.name} saved as v{updated.version}.")
     return redirect("approvals:workflow_edit", name=workflow.name)
 
@@ -145,9 +181,14 @@ def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
 @require_POST
 @stepped_up
 def context_rule(request: HttpRequest, data_type: str) -> HttpResponse:
-    provisioning.context_rule_update(actor=request.user, session=request.session, data_type=data_type,
-                                     handling=request.POST.get("handling", ""), clear=request.POST.get("clear", ""),
-                                     persist=request.POST.get("persist") == "on")  # fmt: skip
+    provisioning.context_rule_update(
+        actor=request.user,
+        session=request.session,
+        data_type=data_type,
+        handling=request.POST.get("handling", ""),
+        clear=request.POST.get("clear", ""),
+        persist=request.POST.get("persist") == "on",
+    )
     messages.success(request, f"Context rule {data_type} saved.")
     return redirect("approvals:provisioning")
 
@@ -161,8 +202,9 @@ def credential(request: HttpRequest, name: str, op: str) -> HttpResponse:
         provisioning.credential_rotate_now(actor=request.user, session=request.session, credential=obj)
         messages.success(request, f"{name} rotated.")
     else:
-        provisioning.credential_set(actor=request.user, session=request.session, credential=obj,
-                                    secret=request.POST.get("secret", ""))  # fmt: skip
+        provisioning.credential_set(
+            actor=request.user, session=request.session, credential=obj, secret=request.POST.get("secret", "")
+        )
         messages.success(request, f"A new secret for {name} is stored.")
     return redirect("approvals:provisioning")
 
@@ -183,8 +225,9 @@ def policy(request: HttpRequest) -> HttpResponse:
 def _policy_post(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     apply = request.POST.get("apply") == "1"
     try:
-        changes = provisioning.policy_upload(actor=request.user, session=request.session, text=context["text"],
-                                             apply=apply)  # fmt: skip
+        changes = provisioning.policy_upload(
+            actor=request.user, session=request.session, text=context["text"], apply=apply
+        )
     except DecisionRefused as exc:
         context["errors"] = str(exc).split("; ")
         return render(request, "approvals/policy.html", context, status=400)

@@ -1,4 +1,5 @@
 """Reviewers' decisions, handoffs and alerts: every state change with its audit event."""
+
 from __future__ import annotations
 
 import time
@@ -10,15 +11,17 @@ from django.utils import timezone
 from prometheus_client import Histogram
 
 import audit
-from audit.chain import label
 from agents import gateway
 from agents.models import ActionRequest, HumanHandoff, SecurityAlert
 from approvals import policies
 from approvals.models import ApprovalDecision
+from audit.chain import label
 
-
-APPROVAL_WAIT = Histogram("warden_approval_wait_seconds", "From a tier 3 request to a reviewer's decision",
-                          buckets=(5, 30, 60, 300, 900, 1800, 3600, 7200, 86400))  # fmt: skip
+APPROVAL_WAIT = Histogram(
+    "warden_approval_wait_seconds",
+    "From a tier 3 request to a reviewer's decision",
+    buckets=(5, 30, 60, 300, 900, 1800, 3600, 7200, 86400),
+)
 
 
 class DecisionRefused(Exception):
@@ -33,14 +36,21 @@ def _auth_context(request_session: Any) -> dict[str, Any]:
 
 def _check_recent_auth(tier: int, auth: dict[str, Any]) -> None:
     max_age = settings.WARDEN_APPROVAL_MAX_AUTH_AGE
-    if not max_age or (settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS and tier not in settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS):
+    if not max_age or (
+        settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS and tier not in settings.WARDEN_APPROVAL_RECENT_AUTH_TIERS
+    ):
         return
     if time.time() - float(auth.get("auth_time") or 0) > max_age:
         raise DecisionRefused("this approval needs a recent sign-in: sign in again and retry")
 
 
 def action_request_decide(
-    *, action_request: ActionRequest, reviewer: Any, decision: str, comment: str, params_hash: str,
+    *,
+    action_request: ActionRequest,
+    reviewer: Any,
+    decision: str,
+    comment: str,
+    params_hash: str,
     auth_session: Any = None,
 ) -> ActionRequest:
     """Record one reviewer's decision. On reaching the quorum, release the action; on a
@@ -53,9 +63,16 @@ def action_request_decide(
         raise DecisionRefused("you are not a reviewer")
     if policies.is_initiator(reviewer, action_request.session):
         session = action_request.session
-        audit.record("approval.refused", reviewer, session=session, workflow=session.workflow,
-                     action=action_request.action, tier=action_request.tier, outcome="refused",
-                     details={"action_request": str(action_request.id), "reason": "separation of duties"})  # fmt: skip
+        audit.record(
+            "approval.refused",
+            reviewer,
+            session=session,
+            workflow=session.workflow,
+            action=action_request.action,
+            tier=action_request.tier,
+            outcome="refused",
+            details={"action_request": str(action_request.id), "reason": "separation of duties"},
+        )
         raise DecisionRefused("you initiated this session, so you cannot decide on its actions")
     if decision == ApprovalDecision.Decision.REJECT and not comment:
         raise DecisionRefused("a rejection needs a comment: the agent and the initiator are told why")
@@ -70,16 +87,34 @@ def action_request_decide(
         _check_recent_auth(ar.tier or 3, auth)
         if ApprovalDecision.objects.filter(action_request=ar, reviewer=reviewer).exists():
             raise DecisionRefused("you have already decided on this request")
-        ApprovalDecision.objects.create(action_request=ar, reviewer=reviewer, decision=decision, comment=comment,
-                                        params_hash=params_hash, auth_context=auth)  # fmt: skip
+        ApprovalDecision.objects.create(
+            action_request=ar,
+            reviewer=reviewer,
+            decision=decision,
+            comment=comment,
+            params_hash=params_hash,
+            auth_context=auth,
+        )
         APPROVAL_WAIT.observe((timezone.now() - ar.created_at).total_seconds())
         approvals = ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
-        audit.record("approval.decided", reviewer, session=ar.session, workflow=ar.session.workflow, action=ar.action,
-                     tier=ar.tier, outcome=decision, details={
-                         "action_request": str(ar.id), "comment": comment, "params_hash": params_hash,
-                         "approvals": approvals, "quorum": ar.quorum, "amr": auth.get("amr", []),
-                         "acr": auth.get("acr", ""),
-                     })  # fmt: skip
+        audit.record(
+            "approval.decided",
+            reviewer,
+            session=ar.session,
+            workflow=ar.session.workflow,
+            action=ar.action,
+            tier=ar.tier,
+            outcome=decision,
+            details={
+                "action_request": str(ar.id),
+                "comment": comment,
+                "params_hash": params_hash,
+                "approvals": approvals,
+                "quorum": ar.quorum,
+                "amr": auth.get("amr", []),
+                "acr": auth.get("acr", ""),
+            },
+        )
         reached = decision == ApprovalDecision.Decision.APPROVE and approvals >= ar.quorum
         if reached:
             ActionRequest.objects.filter(pk=ar.pk).update(status=ActionRequest.Status.APPROVED)
@@ -96,12 +131,18 @@ def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
     with transaction.atomic():
         locked = HumanHandoff.objects.select_for_update().get(pk=handoff.pk)
         if locked.status != HumanHandoff.Status.OPEN:
-            raise DecisionRefused(f"this handoff is already {locked.status}"
-                                  + (f" by {locked.responder}" if locked.responder else ""))  # fmt: skip
+            raise DecisionRefused(
+                f"this handoff is already {locked.status}" + (f" by {locked.responder}" if locked.responder else "")
+            )
         locked.status, locked.responder = HumanHandoff.Status.CLAIMED, label(responder)
         locked.save(update_fields=["status", "responder"])
-        audit.record("handoff.claimed", responder, session=locked.session_id, outcome="claimed",
-                     details={"handoff_id": locked.id})  # fmt: skip
+        audit.record(
+            "handoff.claimed",
+            responder,
+            session=locked.session_id,
+            outcome="claimed",
+            details={"handoff_id": locked.id},
+        )
     return locked
 
 
@@ -118,8 +159,13 @@ def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -
         locked.status, locked.responder = HumanHandoff.Status.RESOLVED, label(responder)
         locked.resolution, locked.resolved_at = resolution, timezone.now()
         locked.save()
-        audit.record("handoff.resolved", responder, session=locked.session_id, outcome="resolved",
-                     details={"handoff_id": locked.id, "resolution": resolution})  # fmt: skip
+        audit.record(
+            "handoff.resolved",
+            responder,
+            session=locked.session_id,
+            outcome="resolved",
+            details={"handoff_id": locked.id, "resolution": resolution},
+        )
     return locked
 
 
@@ -132,8 +178,13 @@ def alert_update(*, alert: SecurityAlert, actor: Any, status: str) -> SecurityAl
             raise DecisionRefused("this alert is already resolved")
         locked.status, locked.handled_by, locked.handled_at = status, label(actor), timezone.now()
         locked.save()
-        audit.record(f"alert.{status}", actor, session=locked.session_id or "", outcome=status,
-                     details={"alert_id": locked.id, "kind": locked.kind})  # fmt: skip
+        audit.record(
+            f"alert.{status}",
+            actor,
+            session=locked.session_id or "",
+            outcome=status,
+            details={"alert_id": locked.id, "kind": locked.kind},
+        )
     return locked
 
 
@@ -154,11 +205,17 @@ def access_review_decide(*, review: Any, actor: Any, decision: str, note: str = 
         locked.save()
         if decision == "revoke":
             locked.agent.workflows.remove(locked.workflow)
-        audit.record(f"review.{locked.status}", actor, workflow=locked.workflow, outcome=locked.status,
-                     details={"agent": locked.agent.name, "version": locked.to_version, "note": locked.note})  # fmt: skip
+        audit.record(
+            f"review.{locked.status}",
+            actor,
+            workflow=locked.workflow,
+            outcome=locked.status,
+            details={"agent": locked.agent.name, "version": locked.to_version, "note": locked.note},
+        )
     if decision == "revoke":
-        for session in AgentSession.objects.filter(agent=locked.agent, workflow=locked.workflow,
-                                                   status__in=AgentSession.LIVE):  # fmt: skip
+        for session in AgentSession.objects.filter(
+            agent=locked.agent, workflow=locked.workflow, status__in=AgentSession.LIVE
+        ):
             terminate(session, reason="access revoked in review", actor=label(actor))
     return locked
 
@@ -187,12 +244,28 @@ def campaign_create(*, name: str, scope: str, scope_value: str, deadline: Any, o
     if not agents:
         raise DecisionRefused("no agent identity is in this scope")
     with transaction.atomic():
-        campaign = Campaign.objects.create(name=name, scope=scope, scope_value=scope_value, deadline=deadline,
-                                           overdue_policy=overdue_policy, created_by=label(actor))  # fmt: skip
+        campaign = Campaign.objects.create(
+            name=name,
+            scope=scope,
+            scope_value=scope_value,
+            deadline=deadline,
+            overdue_policy=overdue_policy,
+            created_by=label(actor),
+        )
         CampaignItem.objects.bulk_create(CampaignItem(campaign=campaign, agent=a) for a in agents)
-        audit.record("recertification.campaign_created", actor, outcome="open",
-                     details={"campaign": campaign.pk, "name": name, "scope": scope, "scope_value": scope_value,
-                              "agents": [a.name for a in agents], "deadline": deadline.isoformat()})  # fmt: skip
+        audit.record(
+            "recertification.campaign_created",
+            actor,
+            outcome="open",
+            details={
+                "campaign": campaign.pk,
+                "name": name,
+                "scope": scope,
+                "scope_value": scope_value,
+                "agents": [a.name for a in agents],
+                "deadline": deadline.isoformat(),
+            },
+        )
     return campaign
 
 
@@ -238,9 +311,18 @@ def campaign_item_decide(*, item: Any, actor: Any, decision: str, workflow: str 
         locked.status = CampaignItem.Status.CERTIFIED if decision == "certify" else CampaignItem.Status.REVOKED
         locked.decided_by, locked.decided_at, locked.note = label(actor), timezone.now(), (note or "").strip()
         locked.save()
-        audit.record("recertification.item_decided", actor, outcome=locked.status,
-                     details={"campaign": locked.campaign_id, "agent": agent.name, "decision": decision,
-                              "revoked": locked.revoked, "note": locked.note})  # fmt: skip
+        audit.record(
+            "recertification.item_decided",
+            actor,
+            outcome=locked.status,
+            details={
+                "campaign": locked.campaign_id,
+                "agent": agent.name,
+                "decision": decision,
+                "revoked": locked.revoked,
+                "note": locked.note,
+            },
+        )
     if decision != "certify":
         _end_sessions(agent, actor, "access revoked in recertification", target)
     return locked
@@ -254,18 +336,25 @@ def campaign_enforce_deadline(campaign: Any) -> int:
     enforced = 0
     for item in campaign.items.filter(status=CampaignItem.Status.PENDING).select_related("agent"):
         if not CampaignItem.objects.filter(pk=item.pk, status=CampaignItem.Status.PENDING).update(
-                status=CampaignItem.Status.OVERDUE, decided_by="system:recertification", decided_at=timezone.now()):
+            status=CampaignItem.Status.OVERDUE, decided_by="system:recertification", decided_at=timezone.now()
+        ):
             continue
         if campaign.overdue_policy == Campaign.OverduePolicy.REVOKE:
             CampaignItem.objects.filter(pk=item.pk).update(
-                revoked=[f"workflow {w}" for w in item.agent.workflows.values_list("name", flat=True)])
+                revoked=[f"workflow {w}" for w in item.agent.workflows.values_list("name", flat=True)]
+            )
             item.agent.workflows.clear()
             _end_sessions(item.agent, "system:recertification", "recertification overdue")
         elif item.agent.status == AgentIdentity.Status.ACTIVE:
-            agent_identity_suspend(agent=item.agent, actor="system:recertification",
-                                   reason=f"recertification {campaign.name} overdue")  # fmt: skip
-        audit.record("recertification.item_overdue", "system:recertification", outcome=campaign.overdue_policy,
-                     details={"campaign": campaign.pk, "agent": item.agent.name})  # fmt: skip
+            agent_identity_suspend(
+                agent=item.agent, actor="system:recertification", reason=f"recertification {campaign.name} overdue"
+            )
+        audit.record(
+            "recertification.item_overdue",
+            "system:recertification",
+            outcome=campaign.overdue_policy,
+            details={"campaign": campaign.pk, "agent": item.agent.name},
+        )
         enforced += 1
     Campaign.objects.filter(pk=campaign.pk, closed_at__isnull=True).update(closed_at=timezone.now())
     return enforced

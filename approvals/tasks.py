@@ -1,4 +1,5 @@
 """Delivery of notifications: email, and webhooks signed with HMAC-SHA256 over timestamp and body."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,16 +34,28 @@ def notify(message: dict[str, Any]) -> None:
         deliver_webhook.delay(url, {k: v for k, v in message.items() if k != "recipients"})
 
 
-@shared_task(ignore_result=True, autoretry_for=(WebhookFailed,), retry_backoff=2, retry_backoff_max=600,
-             retry_jitter=True, max_retries=8)  # fmt: skip
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(WebhookFailed,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
 def deliver_webhook(url: str, payload: dict[str, Any]) -> int:
     body = json.dumps({**payload, "sent_at": int(time.time())}, sort_keys=True).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "Warden-Webhooks/1",
-        "X-Warden-Timestamp": str(timestamp),
-        "X-Warden-Signature": sign(body, timestamp, settings.WARDEN_WEBHOOK_SECRET),
-    })  # fmt: skip
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Warden-Webhooks/1",
+            "X-Warden-Timestamp": str(timestamp),
+            "X-Warden-Signature": sign(body, timestamp, settings.WARDEN_WEBHOOK_SECRET),
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=settings.WARDEN_WEBHOOK_TIMEOUT) as response:
             return int(response.status)
@@ -62,5 +75,7 @@ def enforce_campaign_deadlines() -> int:
     from approvals.services import campaign_enforce_deadline
     from governance.models import Campaign
 
-    return sum(campaign_enforce_deadline(c) for c in Campaign.objects.filter(closed_at__isnull=True,
-                                                                             deadline__lt=timezone.now()))
+    return sum(
+        campaign_enforce_deadline(c)
+        for c in Campaign.objects.filter(closed_at__isnull=True, deadline__lt=timezone.now())
+    )

@@ -1,6 +1,8 @@
 """The reviewer UI. Thin: fetch through a `_get_*_for_user` helper, call one service, render."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.contrib import messages
@@ -35,8 +37,11 @@ def _require(allowed: bool) -> None:
 
 def _queue_items(request: HttpRequest) -> dict[str, Any]:
     _require(policies.can_review(request.user))
-    items = (policies.actions_visible_to(request.user).filter(status=ActionRequest.Status.AWAITING_APPROVAL)
-             .select_related("session__agent", "session__workflow"))  # fmt: skip
+    items = (
+        policies.actions_visible_to(request.user)
+        .filter(status=ActionRequest.Status.AWAITING_APPROVAL)
+        .select_related("session__agent", "session__workflow")
+    )
     filters = {key: request.GET.get(key, "") for key in ("workflow", "agent", "system")}
     if filters["workflow"]:
         items = items.filter(session__workflow__name=filters["workflow"])
@@ -47,19 +52,20 @@ def _queue_items(request: HttpRequest) -> dict[str, Any]:
     newest = request.GET.get("sort") == "newest"
     items = items.order_by("-created_at" if newest else "created_at")
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    return {"page": page, "filters": filters, "newest": newest, "now": timezone.now(),
-            "query": request.GET.urlencode()}  # fmt: skip
+    return {"page": page, "filters": filters, "newest": newest, "now": timezone.now(), "query": request.GET.urlencode()}
 
 
 @login_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     context = _queue_items(request)
-    context.update({
-        "workflows": Workflow.objects.values_list("name", flat=True),
-        "agents": AgentIdentity.objects.values_list("name", flat=True),
-        "systems": System.objects.values_list("name", flat=True),
-    })  # fmt: skip
+    context.update(
+        {
+            "workflows": Workflow.objects.values_list("name", flat=True),
+            "agents": AgentIdentity.objects.values_list("name", flat=True),
+            "systems": System.objects.values_list("name", flat=True),
+        }
+    )
     return render(request, "approvals/queue.html", context)
 
 
@@ -72,16 +78,20 @@ def queue_rows(request: HttpRequest) -> HttpResponse:
 
 def _get_action_request_for_user(request: HttpRequest, pk: Any) -> ActionRequest:
     _require(policies.can_review(request.user))
-    return get_object_or_404(policies.actions_visible_to(request.user)
-                             .select_related("session__agent", "session__workflow"), pk=pk)  # fmt: skip
+    return get_object_or_404(
+        policies.actions_visible_to(request.user).select_related("session__agent", "session__workflow"), pk=pk
+    )
 
 
 def _agent_claim(session: AgentSession, tool_use_id: str) -> str:
     """What the model said alongside the tool call: shown, but labelled as its claim."""
     for message in session.conversation:
         content = message.get("content")
-        if message.get("role") == "assistant" and isinstance(content, list) \
-                and any(b.get("id") == tool_use_id for b in content if isinstance(b, dict)):  # fmt: skip
+        if (
+            message.get("role") == "assistant"
+            and isinstance(content, list)
+            and any(b.get("id") == tool_use_id for b in content if isinstance(b, dict))
+        ):
             return "\n".join(b.get("text", "") for b in content if b.get("type") == "text").strip()
     return ""
 
@@ -91,14 +101,21 @@ def _agent_claim(session: AgentSession, tool_use_id: str) -> str:
 def detail(request: HttpRequest, pk: Any) -> HttpResponse:
     ar = _get_action_request_for_user(request, pk)
     session = ar.session
-    return render(request, "approvals/detail.html", {
-        "ar": ar, "session": session, "steps": session.action_requests.order_by("created_at"),
-        "decisions": ar.decisions.select_related("reviewer"),
-        "approvals": ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count(),
-        "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
-        "is_initiator": policies.is_initiator(request.user, session),
-        "agent_claim": _agent_claim(session, ar.tool_use_id), "now": timezone.now(),
-    })  # fmt: skip
+    return render(
+        request,
+        "approvals/detail.html",
+        {
+            "ar": ar,
+            "session": session,
+            "steps": session.action_requests.order_by("created_at"),
+            "decisions": ar.decisions.select_related("reviewer"),
+            "approvals": ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count(),
+            "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
+            "is_initiator": policies.is_initiator(request.user, session),
+            "agent_claim": _agent_claim(session, ar.tool_use_id),
+            "now": timezone.now(),
+        },
+    )
 
 
 @login_required
@@ -107,20 +124,32 @@ def decide(request: HttpRequest, pk: Any, decision: str) -> HttpResponse:
     ar = _get_action_request_for_user(request, pk)
     if policies.is_initiator(request.user, ar.session):
         try:  # refused and audited by the service
-            services.action_request_decide(action_request=ar, reviewer=request.user, decision=decision,
-                                           comment="", params_hash="", auth_session=request.session)  # fmt: skip
+            services.action_request_decide(
+                action_request=ar,
+                reviewer=request.user,
+                decision=decision,
+                comment="",
+                params_hash="",
+                auth_session=request.session,
+            )
         except services.DecisionRefused as exc:
             raise PermissionDenied(str(exc)) from None
     try:
         result = services.action_request_decide(
-            action_request=ar, reviewer=request.user, decision=decision, comment=request.POST.get("comment", ""),
-            params_hash=request.POST.get("params_hash", ""), auth_session=request.session,
-        )  # fmt: skip
+            action_request=ar,
+            reviewer=request.user,
+            decision=decision,
+            comment=request.POST.get("comment", ""),
+            params_hash=request.POST.get("params_hash", ""),
+            auth_session=request.session,
+        )
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         return redirect("approvals:detail", pk=ar.pk)
-    messages.success(request, f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now "
-                              f"{result.status.replace('_', ' ')}.")  # fmt: skip
+    messages.success(
+        request,
+        f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now {result.status.replace('_', ' ')}.",
+    )
     return redirect("approvals:detail", pk=ar.pk)
 
 
@@ -136,10 +165,15 @@ def _get_handoff_for_user(request: HttpRequest, pk: int) -> HumanHandoff:
 @require_GET
 def handoffs(request: HttpRequest) -> HttpResponse:
     _require(policies.can_handle_handoffs(request.user))
-    status, page = _status_page(request, HumanHandoff.objects.select_related("session__agent", "session__workflow")
-                                .order_by("created_at"), HumanHandoff.Status.values, "open")  # fmt: skip
-    return render(request, "approvals/handoffs.html", {"page": page, "status": status,
-                                                       "statuses": HumanHandoff.Status.values})  # fmt: skip
+    status, page = _status_page(
+        request,
+        HumanHandoff.objects.select_related("session__agent", "session__workflow").order_by("created_at"),
+        HumanHandoff.Status.values,
+        "open",
+    )
+    return render(
+        request, "approvals/handoffs.html", {"page": page, "status": status, "statuses": HumanHandoff.Status.values}
+    )
 
 
 @login_required
@@ -180,10 +214,14 @@ def handoff_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def alerts(request: HttpRequest) -> HttpResponse:
     _require(policies.can_see_alerts(request.user))
-    status, page = _status_page(request, SecurityAlert.objects.select_related("session", "agent").order_by("-created_at"),
-                                SecurityAlert.Status.values)  # fmt: skip
-    return render(request, "approvals/alerts.html", {"page": page, "status": status,
-                                                     "statuses": SecurityAlert.Status.values})  # fmt: skip
+    status, page = _status_page(
+        request,
+        SecurityAlert.objects.select_related("session", "agent").order_by("-created_at"),
+        SecurityAlert.Status.values,
+    )
+    return render(
+        request, "approvals/alerts.html", {"page": page, "status": status, "statuses": SecurityAlert.Status.values}
+    )
 
 
 @login_required
@@ -214,10 +252,17 @@ def access_reviews(request: HttpRequest) -> HttpResponse:
     from governance.models import AccessReview
 
     _require_governance_reader(request)
-    status, page = _status_page(request, AccessReview.objects.select_related("agent", "workflow").order_by("due_by"),
-                                AccessReview.Status.values, "open")  # fmt: skip
-    return render(request, "approvals/access_reviews.html", {"page": page, "status": status, "now": timezone.now(),
-                                                             "statuses": AccessReview.Status.values})  # fmt: skip
+    status, page = _status_page(
+        request,
+        AccessReview.objects.select_related("agent", "workflow").order_by("due_by"),
+        AccessReview.Status.values,
+        "open",
+    )
+    return render(
+        request,
+        "approvals/access_reviews.html",
+        {"page": page, "status": status, "now": timezone.now(), "statuses": AccessReview.Status.values},
+    )
 
 
 @login_required
@@ -228,8 +273,9 @@ def access_review_decide(request: HttpRequest, pk: int, decision: str) -> HttpRe
     _require_governance_reader(request)
     review = get_object_or_404(AccessReview, pk=pk)
     try:
-        services.access_review_decide(review=review, actor=request.user, decision=decision,
-                                      note=request.POST.get("note", ""))  # fmt: skip
+        services.access_review_decide(
+            review=review, actor=request.user, decision=decision, note=request.POST.get("note", "")
+        )
         messages.success(request, f"Review of {review.agent.name} on {review.workflow.name}: {decision}ed.")
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
@@ -245,8 +291,11 @@ def workflow_versions(request: HttpRequest, name: str) -> HttpResponse:
     workflow = get_object_or_404(Workflow, name=name)
     versions = list(workflow.versions.order_by("-version"))
     changes = [(newer, older, diff(older.spec, newer.spec)) for newer, older in zip(versions, versions[1:])]
-    return render(request, "approvals/workflow_versions.html", {"workflow": workflow, "changes": changes,
-                                                                "first": versions[-1] if versions else None})
+    return render(
+        request,
+        "approvals/workflow_versions.html",
+        {"workflow": workflow, "changes": changes, "first": versions[-1] if versions else None},
+    )
 
 
 # --- recertification campaigns (compliance) ----------------------------------------------------
@@ -277,33 +326,46 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             deadline = _parse_deadline(form["deadline"])
-            campaign = services.campaign_create(name=form["name"], scope=form["scope"], scope_value=form["scope_value"],
-                                                deadline=deadline, overdue_policy=form["overdue_policy"],
-                                                actor=request.user)  # fmt: skip
+            campaign = services.campaign_create(
+                name=form["name"],
+                scope=form["scope"],
+                scope_value=form["scope_value"],
+                deadline=deadline,
+                overdue_policy=form["overdue_policy"],
+                actor=request.user,
+            )
             messages.success(request, f"Campaign {campaign.name} opened for {campaign.items.count()} agents.")
             return redirect("approvals:campaign", pk=campaign.pk)
         except services.DecisionRefused as exc:
             messages.error(request, str(exc))
     items = [(c, _progress(c)) for c in Campaign.objects.all()[:PAGE_SIZE]]
-    return render(request, "approvals/campaigns.html", {"campaigns": items, "form": form,
-                                                        "scopes": Campaign.Scope.choices,
-                                                        "policies": Campaign.OverduePolicy.choices},
-                  status=400 if request.method == "POST" else 200)  # fmt: skip
+    return render(
+        request,
+        "approvals/campaigns.html",
+        {
+            "campaigns": items,
+            "form": form,
+            "scopes": Campaign.Scope.choices,
+            "policies": Campaign.OverduePolicy.choices,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def _parse_deadline(value: str) -> Any:
-    from datetime import datetime, timezone as dt_timezone
+    from datetime import datetime
 
     from django.utils.dateparse import parse_date, parse_datetime
 
     try:
         parsed = parse_datetime(value) or (lambda d: datetime(d.year, d.month, d.day, 23, 59) if d else None)(
-            parse_date(value))
+            parse_date(value)
+        )
     except ValueError:
         parsed = None
     if parsed is None:
         raise services.DecisionRefused("the deadline must be a date (YYYY-MM-DD) or a date and time")
-    return timezone.make_aware(parsed, dt_timezone.utc) if timezone.is_naive(parsed) else parsed
+    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
 
 
 @login_required
@@ -314,8 +376,10 @@ def campaign(request: HttpRequest, pk: int) -> HttpResponse:
 
     _require_compliance(request)
     obj = get_object_or_404(Campaign, pk=pk)
-    items = [(item, item.evidence if item.status != "pending" else effective_access(item.agent))
-             for item in obj.items.select_related("agent")]  # fmt: skip
+    items = [
+        (item, item.evidence if item.status != "pending" else effective_access(item.agent))
+        for item in obj.items.select_related("agent")
+    ]
     return render(request, "approvals/campaign.html", {"campaign": obj, "items": items, "progress": _progress(obj)})
 
 
@@ -327,8 +391,13 @@ def campaign_decide(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse
     _require_compliance(request)
     item = get_object_or_404(CampaignItem, pk=item_pk, campaign_id=pk)
     try:
-        services.campaign_item_decide(item=item, actor=request.user, decision=request.POST.get("decision", ""),
-                                      workflow=request.POST.get("workflow", ""), note=request.POST.get("note", ""))
+        services.campaign_item_decide(
+            item=item,
+            actor=request.user,
+            decision=request.POST.get("decision", ""),
+            workflow=request.POST.get("workflow", ""),
+            note=request.POST.get("note", ""),
+        )
         messages.success(request, f"{item.agent.name}: decision recorded.")
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
@@ -349,16 +418,34 @@ def campaign_report(request: HttpRequest, pk: int, fmt: str = "html") -> HttpRes
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["campaign", "agent", "owner", "decision", "revoked", "decided_by", "decided_at", "note",
-                         "unused_grants"])  # fmt: skip
+        writer.writerow(
+            ["campaign", "agent", "owner", "decision", "revoked", "decided_by", "decided_at", "note", "unused_grants"]
+        )
         for item in items:
-            unused = [f"{g['mode']}:{g['data_object']}" for w in item.evidence.get("workflows", [])
-                      for g in w["grants"] if g.get("flag")]  # fmt: skip
-            writer.writerow([obj.name, item.agent.name, item.agent.owner, item.status, "; ".join(item.revoked),
-                             item.decided_by, item.decided_at.isoformat() if item.decided_at else "", item.note,
-                             "; ".join(unused)])  # fmt: skip
+            unused = [
+                f"{g['mode']}:{g['data_object']}"
+                for w in item.evidence.get("workflows", [])
+                for g in w["grants"]
+                if g.get("flag")
+            ]
+            writer.writerow(
+                [
+                    obj.name,
+                    item.agent.name,
+                    item.agent.owner,
+                    item.status,
+                    "; ".join(item.revoked),
+                    item.decided_by,
+                    item.decided_at.isoformat() if item.decided_at else "",
+                    item.note,
+                    "; ".join(unused),
+                ]
+            )
         response = HttpResponse(buffer.getvalue(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="recertification-{obj.pk}.csv"'
         return response
-    return render(request, "approvals/campaign_report.html", {"campaign": obj, "items": items,
-                                                              "progress": _progress(obj), "now": timezone.now()})
+    return render(
+        request,
+        "approvals/campaign_report.html",
+        {"campaign": obj, "items": items, "progress": _progress(obj), "now": timezone.now()},
+    )

@@ -1,4 +1,5 @@
 """The hash-chained audit trail. `audit.record(...)` is the one way to append an event."""
+
 from __future__ import annotations
 
 from typing import Any

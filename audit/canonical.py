@@ -1,4 +1,5 @@
 """Canonical JSON and keyed fingerprints shared by the audit chain and the gateway."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,6 @@ from typing import Any
 
 import rfc8785
 from django.conf import settings
-
 
 _CHAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 

@@ -6,6 +6,7 @@ rolls back together with the state change it describes, and concurrent writers q
 instead of forking the chain. Keep the surrounding transactions short: never call a
 connector, the model or the network while holding the head.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,8 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
-from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -28,9 +29,19 @@ from audit.models import GENESIS_HASH, AuditEvent, ChainHead
 from audit.redaction import never_persist_keys, scrub
 
 HASHED_FIELDS = (
-    "seq", "at", "kind", "actor", "session", "workflow", "system",
-    "data_type", "action", "tier", "outcome", "details",
-)  # fmt: skip
+    "seq",
+    "at",
+    "kind",
+    "actor",
+    "session",
+    "workflow",
+    "system",
+    "data_type",
+    "action",
+    "tier",
+    "outcome",
+    "details",
+)
 _TEXT_FIELDS = ("session", "workflow", "system", "data_type", "action", "outcome")
 
 
@@ -50,11 +61,11 @@ def label(value: Any) -> str:
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(dt_timezone.utc).isoformat(timespec="microseconds")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @lru_cache(maxsize=4)
-def _keyed(key: str) -> "hmac.HMAC":
+def _keyed(key: str) -> hmac.HMAC:
     return hmac.new(key.encode(), digestmod=hashlib.sha256)
 
 
@@ -83,8 +94,11 @@ def _lock_head(cursor: Any) -> tuple[int, str]:
     return row[0], row[1]
 
 
-APPEND_SECONDS = Histogram("warden_audit_append_seconds", "Time to append one audit event",
-                           buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))  # fmt: skip
+APPEND_SECONDS = Histogram(
+    "warden_audit_append_seconds",
+    "Time to append one audit event",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
 _HEAD_TABLE = ChainHead._meta.db_table
 _EVENT_TABLE = AuditEvent._meta.db_table
 _COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
@@ -115,9 +129,17 @@ def record(
     keys = never_persist_keys() | {k.lower() for k in sensitive_keys} if details else frozenset()
     clean_details = db_stable(scrub(details, keys) if keys else details or {})
     event = AuditEvent(
-        kind=kind, actor=label(actor), session=label(session), workflow=label(workflow), system=label(system),
-        data_type=data_type or "", action=label(action), tier=tier, outcome=outcome or "", details=clean_details,
-    )  # fmt: skip
+        kind=kind,
+        actor=label(actor),
+        session=label(session),
+        workflow=label(workflow),
+        system=label(system),
+        data_type=data_type or "",
+        action=label(action),
+        tier=tier,
+        outcome=outcome or "",
+        details=clean_details,
+    )
     details_field = AuditEvent._meta.get_field("details")
     at_field = AuditEvent._meta.get_field("at")
     chain_json(clean_details)  # refuse unhashable details before taking the lock
@@ -155,14 +177,17 @@ def _read_chunk(after_seq: int, limit: int) -> list[tuple[Any, ...]]:
     the hashed text form. Raw SQL, because verification reads every event and the ORM's
     per-row work would halve its speed."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    at_sql = "at" if connection.vendor != "postgresql" else (
-        "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    at_sql = (
+        "at"
+        if connection.vendor != "postgresql"
+        else ("to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
     )
     columns = ", ".join(at_sql if c == "at" else c for c in (*HASHED_FIELDS, "prev_hash", "hash"))
     with connection.cursor() as cursor:
         # A bounded range keeps the planner on the primary key even when statistics are stale.
-        cursor.execute(f"SELECT {columns} FROM {table} WHERE seq > %s AND seq <= %s ORDER BY seq",
-                       [after_seq, after_seq + limit])  # fmt: skip
+        cursor.execute(
+            f"SELECT {columns} FROM {table} WHERE seq > %s AND seq <= %s ORDER BY seq", [after_seq, after_seq + limit]
+        )
         rows = cursor.fetchall()
         if not rows:  # past the end, or a gap wider than one chunk
             cursor.execute(f"SELECT {columns} FROM {table} WHERE seq > %s ORDER BY seq LIMIT %s", [after_seq, limit])
@@ -211,9 +236,13 @@ def verify(*, chunk_size: int = 1000, progress: Callable[[int, int], None] | Non
             seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
             if seq != expected:
                 return VerifyResult(
-                    False, count, last_seq, expected, "missing",
+                    False,
+                    count,
+                    last_seq,
+                    expected,
+                    "missing",
                     f"missing: events {expected}..{seq - 1} are absent (the next event present is seq {seq})",
-                )  # fmt: skip
+                )
             try:
                 intact = compute_hash(stored_prev, _fields_of(row[:-2])) == stored_hash
             except (ValueError, TypeError, AttributeError) as exc:
@@ -222,9 +251,13 @@ def verify(*, chunk_size: int = 1000, progress: Callable[[int, int], None] | Non
                 return _diagnose(seq, stored_prev, count, last_seq)
             if stored_prev != prev_hash:
                 return VerifyResult(
-                    False, count, last_seq, seq, "altered",
+                    False,
+                    count,
+                    last_seq,
+                    seq,
+                    "altered",
                     f"altered: prev_hash of seq {seq} does not match the hash of seq {seq - 1}",
-                )  # fmt: skip
+                )
             prev_hash, expected, last_seq = stored_hash, seq + 1, seq
             count += 1
         if progress:
@@ -235,9 +268,13 @@ def verify(*, chunk_size: int = 1000, progress: Callable[[int, int], None] | Non
 def _unreadable(count: int, last_seq: int, exc: Exception) -> VerifyResult:
     # Which row of the chunk is unreadable is unknown; the first one that could be is named.
     return VerifyResult(
-        False, count, last_seq, last_seq + 1, "altered",
+        False,
+        count,
+        last_seq,
+        last_seq + 1,
+        "altered",
         f"altered: events after seq {last_seq} cannot be read ({type(exc).__name__}: {exc})",
-    )  # fmt: skip
+    )
 
 
 def _diagnose(seq: int, stored_prev: str, count: int, last_seq: int) -> VerifyResult:
@@ -245,13 +282,21 @@ def _diagnose(seq: int, stored_prev: str, count: int, last_seq: int) -> VerifyRe
     predecessor = AuditEvent.objects.filter(hash=stored_prev).values_list("seq", flat=True).first()
     if stored_prev != GENESIS_HASH and predecessor is not None and predecessor != seq - 1:
         return VerifyResult(
-            False, count, last_seq, seq, "reordered",
+            False,
+            count,
+            last_seq,
+            seq,
+            "reordered",
             f"reordered: the event at seq {seq} was chained after the event now at seq {predecessor}",
-        )  # fmt: skip
+        )
     return VerifyResult(
-        False, count, last_seq, seq, "altered",
+        False,
+        count,
+        last_seq,
+        seq,
+        "altered",
         f"altered: the contents of seq {seq} do not match its hash",
-    )  # fmt: skip
+    )
 
 
 def _check_head(count: int, last_seq: int, last_hash: str) -> VerifyResult:
@@ -263,12 +308,20 @@ def _check_head(count: int, last_seq: int, last_hash: str) -> VerifyResult:
     head_seq, head_hash = head
     if head_seq > last_seq:
         return VerifyResult(
-            False, count, last_seq, last_seq + 1, "missing",
+            False,
+            count,
+            last_seq,
+            last_seq + 1,
+            "missing",
             f"missing: events {last_seq + 1}..{head_seq} are absent (the chain head records seq {head_seq})",
-        )  # fmt: skip
+        )
     if head_seq < last_seq or head_hash != last_hash:
         return VerifyResult(
-            False, count, last_seq, min(head_seq + 1, last_seq), "head",
+            False,
+            count,
+            last_seq,
+            min(head_seq + 1, last_seq),
+            "head",
             f"head: the chain head (seq {head_seq}) does not match the last event (seq {last_seq})",
-        )  # fmt: skip
+        )
     return VerifyResult(True, count, last_seq)

@@ -5,6 +5,7 @@ database could cut off the tail and move the chain head back. A checkpoint signs
 with an Ed25519 key kept apart from the HMAC key (WARDEN_CHECKPOINT_KEY); verification then
 demands that every checkpointed event still exists with the signed hash.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,9 @@ def _private_key(material: str) -> Ed25519PrivateKey:
             return Ed25519PrivateKey.from_private_bytes(raw)
         key = serialization.load_pem_private_key(material.encode(), password=None)
     except ValueError:
-        raise ImproperlyConfigured("WARDEN_CHECKPOINT_KEY must be an Ed25519 private key: 32 bytes in base64, "
-                                   "or PEM") from None  # fmt: skip
+        raise ImproperlyConfigured(
+            "WARDEN_CHECKPOINT_KEY must be an Ed25519 private key: 32 bytes in base64, or PEM"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ImproperlyConfigured("WARDEN_CHECKPOINT_KEY must be an Ed25519 key")
     return key
@@ -61,8 +63,9 @@ def create_checkpoint() -> Checkpoint | None:
         return None
     signed_at = timezone.now()
     signature = _private_key(settings.WARDEN_CHECKPOINT_KEY).sign(_message(head[0], head[1], signed_at))
-    return Checkpoint.objects.create(seq=head[0], hash=head[1], signed_at=signed_at, key_id=key_id(),
-                                     signature=base64.b64encode(signature).decode())  # fmt: skip
+    return Checkpoint.objects.create(
+        seq=head[0], hash=head[1], signed_at=signed_at, key_id=key_id(), signature=base64.b64encode(signature).decode()
+    )
 
 
 @dataclass(frozen=True)
@@ -78,19 +81,32 @@ def verify_checkpoints() -> CheckpointResult:
     checked = 0
     for checkpoint in Checkpoint.objects.order_by("seq").iterator():
         try:
-            key.verify(base64.b64decode(checkpoint.signature), _message(checkpoint.seq, checkpoint.hash,
-                                                                        checkpoint.signed_at))  # fmt: skip
+            key.verify(
+                base64.b64decode(checkpoint.signature), _message(checkpoint.seq, checkpoint.hash, checkpoint.signed_at)
+            )
         except (InvalidSignature, ValueError):
-            return CheckpointResult(False, checked, f"checkpoint at seq {checkpoint.seq}: the signature is not valid "
-                                    f"for key {key_id()}", checkpoint.seq)  # fmt: skip
+            return CheckpointResult(
+                False,
+                checked,
+                f"checkpoint at seq {checkpoint.seq}: the signature is not valid for key {key_id()}",
+                checkpoint.seq,
+            )
         stored = AuditEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
         if stored is None:
             last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-            return CheckpointResult(False, checked, f"missing: a checkpoint signed at {checkpoint.signed_at.isoformat()} "
-                                    f"covers seq {checkpoint.seq}, but the chain ends at seq {last}: its tail was cut off",
-                                    last + 1)  # fmt: skip
+            return CheckpointResult(
+                False,
+                checked,
+                f"missing: a checkpoint signed at {checkpoint.signed_at.isoformat()} "
+                f"covers seq {checkpoint.seq}, but the chain ends at seq {last}: its tail was cut off",
+                last + 1,
+            )
         if stored != checkpoint.hash:
-            return CheckpointResult(False, checked, f"altered: seq {checkpoint.seq} no longer has the hash its "
-                                    "checkpoint signed", checkpoint.seq)  # fmt: skip
+            return CheckpointResult(
+                False,
+                checked,
+                f"altered: seq {checkpoint.seq} no longer has the hash its checkpoint signed",
+                checkpoint.seq,
+            )
         checked += 1
     return CheckpointResult(True, checked)

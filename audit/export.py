@@ -1,4 +1,5 @@
 """Streaming exports of the trail for a SIEM. Memory stays flat: rows are read in keyset chunks."""
+
 from __future__ import annotations
 
 import csv
@@ -14,13 +15,26 @@ from audit.models import AuditEvent
 from audit.ocsf import to_ocsf
 
 EXPORT_FIELDS = (
-    "seq", "at", "kind", "actor", "session", "workflow", "system", "data_type",
-    "action", "tier", "outcome", "details", "prev_hash", "hash",
-)  # fmt: skip
+    "seq",
+    "at",
+    "kind",
+    "actor",
+    "session",
+    "workflow",
+    "system",
+    "data_type",
+    "action",
+    "tier",
+    "outcome",
+    "details",
+    "prev_hash",
+    "hash",
+)
 
 
-def iter_events(*, since: datetime | None = None, chunk_size: int = 2000,
-                queryset: QuerySet[AuditEvent] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+def iter_events(
+    *, since: datetime | None = None, chunk_size: int = 2000, queryset: QuerySet[AuditEvent] | None = None
+) -> Iterator[dict[str, Any]]:
     last_seq = 0
     base = AuditEvent.objects.all() if queryset is None else queryset
     if since is not None:

@@ -1,6 +1,7 @@
 """Audit events in the shape of OCSF (Open Cybersecurity Schema Framework) 1.1, class API
 Activity (6003), for a SIEM. Warden's own fields travel in `unmapped`, with the chain's
 hashes, so a SIEM can verify what it received."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,23 +23,38 @@ def to_ocsf(event: dict[str, Any]) -> dict[str, Any]:
     activity = _activity(event["kind"])
     outcome = event.get("outcome") or ""
     actor = event.get("actor") or ""
-    who = {"user": {"name": actor.removeprefix("user:"), "type": "User"}} if actor.startswith("user:") else \
-        {"app_name": actor}  # fmt: skip
+    who = (
+        {"user": {"name": actor.removeprefix("user:"), "type": "User"}}
+        if actor.startswith("user:")
+        else {"app_name": actor}
+    )
     severity = SEVERE.get(event["kind"], 3 if outcome in FAILED else 1)
     return {
-        "class_uid": CLASS_API_ACTIVITY, "class_name": "API Activity",
-        "category_uid": CATEGORY_APPLICATION, "category_name": "Application Activity",
-        "activity_id": activity, "type_uid": CLASS_API_ACTIVITY * 100 + activity,
-        "time": int(at.timestamp() * 1000), "time_dt": at.isoformat(),
-        "severity_id": severity, "status_id": 2 if outcome in FAILED else 1, "status": outcome or "success",
+        "class_uid": CLASS_API_ACTIVITY,
+        "class_name": "API Activity",
+        "category_uid": CATEGORY_APPLICATION,
+        "category_name": "Application Activity",
+        "activity_id": activity,
+        "type_uid": CLASS_API_ACTIVITY * 100 + activity,
+        "time": int(at.timestamp() * 1000),
+        "time_dt": at.isoformat(),
+        "severity_id": severity,
+        "status_id": 2 if outcome in FAILED else 1,
+        "status": outcome or "success",
         "message": f"{event['kind']} {outcome}".strip(),
         "metadata": {
-            "version": OCSF_VERSION, "uid": str(event["seq"]), "sequence": event["seq"],
-            "correlation_uid": event.get("session") or None, "log_name": "warden.audit", "log_provider": "warden",
+            "version": OCSF_VERSION,
+            "uid": str(event["seq"]),
+            "sequence": event["seq"],
+            "correlation_uid": event.get("session") or None,
+            "log_name": "warden.audit",
+            "log_provider": "warden",
             "product": {"name": "Warden", "vendor_name": "Warden", "uid": "warden"},
         },
         "actor": who,
         "api": {"operation": event["kind"], "service": {"name": event.get("system") or "warden"}},
-        "unmapped": {key: event.get(key) for key in ("workflow", "system", "data_type", "action", "tier", "outcome",
-                                                     "details", "prev_hash", "hash")},
-    }  # fmt: skip
+        "unmapped": {
+            key: event.get(key)
+            for key in ("workflow", "system", "data_type", "action", "tier", "outcome", "details", "prev_hash", "hash")
+        },
+    }

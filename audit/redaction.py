@@ -4,6 +4,7 @@ The audit app sits below governance, so it cannot read ContextRules itself. Gove
 registers a provider at start-up that names the detail keys whose values must never be
 stored (the never-persist data types and the fields mapped to them).
 """
+
 from __future__ import annotations
 
 import time
@@ -50,10 +51,7 @@ def forget_never_persist_keys(*args: object, **kwargs: object) -> None:
 def scrub(value: Any, keys: frozenset[str]) -> Any:
     """A copy of value in which every entry under a never-persist key is fingerprinted."""
     if isinstance(value, dict):
-        return {
-            k: (fingerprint(v) if str(k).lower() in keys else scrub(v, keys))
-            for k, v in value.items()
-        }
+        return {k: (fingerprint(v) if str(k).lower() in keys else scrub(v, keys)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub(v, keys) for v in value]
     return value

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audit.checkpoints import create_checkpoint
 from audit.chain import verify
+from audit.checkpoints import create_checkpoint
 from audit.models import VerificationRun
 
 
@@ -29,5 +29,8 @@ def verify_chain(run_id: int) -> None:
         VerificationRun.objects.filter(pk=run_id).update(status="error", message=f"{type(exc).__name__}: {exc}")
         return
     VerificationRun.objects.filter(pk=run_id).update(
-        status="ok" if result.ok else "broken", done=result.count, first_bad_seq=result.first_bad_seq,
-        message=result.message or f"{result.count} events verified")
+        status="ok" if result.ok else "broken",
+        done=result.count,
+        first_bad_seq=result.first_bad_seq,
+        message=result.message or f"{result.count} events verified",
+    )

@@ -1,7 +1,8 @@
 """The audit browser: search, a session's timeline, verification with progress, exports."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -35,14 +36,15 @@ def _when(value: str, *, end: bool = False) -> datetime | None:
     try:
         parsed = parse_datetime(value)
         if parsed is None and (day := parse_date(value)) is not None:
-            parsed = datetime(day.year, day.month, day.day, 23, 59, 59) if end else datetime(day.year, day.month, day.day)
+            parsed = (
+                datetime(day.year, day.month, day.day, 23, 59, 59) if end else datetime(day.year, day.month, day.day)
+            )
     except ValueError:
         parsed = None
     if parsed is None:
         raise ValueError(f"{value!r} is not a date or date-time (use 2026-11-01 or 2026-11-01T08:00)")
     try:
-        return timezone.make_aware(parsed, dt_timezone.utc) if timezone.is_naive(parsed) \
-            else parsed.astimezone(dt_timezone.utc)  # fmt: skip
+        return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError(f"{value!r} is out of range") from None
 
@@ -78,11 +80,19 @@ def browse(request: HttpRequest) -> HttpResponse:
         events = events.filter(seq__lt=int(before))
     page = list(events.order_by("-seq")[: PAGE_SIZE + 1]) if not errors else []
     query = "&".join(f"{k}={v}" for k, v in values.items() if v)
-    return render(request, "audit/browse.html", {
-        "events": page[:PAGE_SIZE], "next_before": page[PAGE_SIZE - 1].seq if len(page) > PAGE_SIZE else None,
-        "values": values, "errors": errors, "query": query, "first_page": not before,
-        "runs": VerificationRun.objects.order_by("-started_at")[:1],
-    })  # fmt: skip
+    return render(
+        request,
+        "audit/browse.html",
+        {
+            "events": page[:PAGE_SIZE],
+            "next_before": page[PAGE_SIZE - 1].seq if len(page) > PAGE_SIZE else None,
+            "values": values,
+            "errors": errors,
+            "query": query,
+            "first_page": not before,
+            "runs": VerificationRun.objects.order_by("-started_at")[:1],
+        },
+    )
 
 
 @login_required

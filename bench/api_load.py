@@ -6,6 +6,7 @@ Reports requests/s and p50/p99 latency of POST /api/v1/authorize for a tier 1 de
 its ActionRequest and audit write), and the same decision made in-process, for the API's
 overhead. Targets: >= 500 decisions/s, p99 <= 50 ms. Needs Debian's `wrk`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,16 @@ def main() -> None:
 
     url = os.environ.get("WARDEN_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/warden_bench")
     fresh_database(url)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.test_settings",
-           "WARDEN_DATA_DIR": "/tmp/warden-bench", "WARDEN_API_RATE_AGENT": "10000000/min",
-           "WARDEN_API_RATE_SESSION": "10000000/min", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "600"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "WARDEN_DATA_DIR": "/tmp/warden-bench",
+        "WARDEN_API_RATE_AGENT": "10000000/min",
+        "WARDEN_API_RATE_SESSION": "10000000/min",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "600",
+    }
     os.environ.update(env)
     import django
 
@@ -61,8 +69,22 @@ def main() -> None:
         gateway.authorize(token, "crm.get_customer", {"customer_id": "C-1001"}, execute=False)
         inproc.append((time.perf_counter() - t0) * 1000)
 
-    server = subprocess.Popen(["gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "2", "--threads", "2",
-                               "--log-level", "warning"], cwd=ROOT, env={**env, "PATH": f"{ROOT}/.venv/bin:" + env["PATH"]})  # fmt: skip
+    server = subprocess.Popen(
+        [
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**env, "PATH": f"{ROOT}/.venv/bin:" + env["PATH"]},
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -75,11 +97,26 @@ def main() -> None:
                 time.sleep(0.2)
         body = json.dumps({"action": "crm.get_customer", "params": {"customer_id": "C-1001"}})
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                         f'wrk.headers["Content-Type"] = "application/json"\n'
-                         f'wrk.headers["Authorization"] = "Bearer {token}"\n')  # fmt: skip
-        out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", script.name,
-                              f"http://127.0.0.1:{PORT}/api/v1/authorize"], capture_output=True, text=True, check=True).stdout
+            script.write(
+                f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                f'wrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+            )
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{args.connections}",
+                f"-d{args.seconds}s",
+                "--latency",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{PORT}/api/v1/authorize",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -90,11 +127,17 @@ def main() -> None:
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    print(f"POST /api/v1/authorize (tier 1, 2 gunicorn workers x 2 threads, {args.connections} connections, {args.seconds} s):")
-    print(f"  {rps:,.0f} decisions/s, p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms (targets >= 500/s, p99 <= 50 ms)"
-          f"{'; non-2xx: ' + errors.group(1) if errors else ''}")
-    print(f"in-process gateway.authorize (same decision): median {statistics.median(inproc):.2f} ms; "
-          f"the API adds about {pct(50) - statistics.median(inproc):.1f} ms at p50 under load")
+    print(
+        f"POST /api/v1/authorize (tier 1, 2 gunicorn workers x 2 threads, {args.connections} connections, {args.seconds} s):"
+    )
+    print(
+        f"  {rps:,.0f} decisions/s, p50 {pct(50):.1f} ms, p99 {pct(99):.1f} ms (targets >= 500/s, p99 <= 50 ms)"
+        f"{'; non-2xx: ' + errors.group(1) if errors else ''}"
+    )
+    print(
+        f"in-process gateway.authorize (same decision): median {statistics.median(inproc):.2f} ms; "
+        f"the API adds about {pct(50) - statistics.median(inproc):.1f} ms at p50 under load"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ search results for common filters, first page and deep pages (keyset pagination)
 Target: every page within 200 ms. The events are generated in SQL (their hashes are not a
 valid chain: this measures search, not verification).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO audit_auditevent (seq, at, kind, actor, session, workflow, system, data_type, action, tier,
                                           outcome, details, prev_hash, hash)
             SELECT g, now() - make_interval(secs => %s - g),
@@ -43,7 +45,9 @@ def main() -> None:
                    'act-' || (g %% 30), 1 + g %% 4, (ARRAY['succeeded','denied','executing'])[1 + g %% 3],
                    jsonb_build_object('i', g), repeat('0', 64), repeat('f', 64)
             FROM generate_series(1, %s) AS g
-        """, [args.events, args.events])
+        """,
+            [args.events, args.events],
+        )
         cursor.execute("UPDATE audit_chainhead SET seq = %s", [args.events])
         cursor.execute("ANALYZE audit_auditevent")
     print(f"generated {args.events:,} events in {time.perf_counter() - t0:.1f} s")

@@ -1,4 +1,5 @@
 """What every benchmark needs: a fresh PostgreSQL database, Django on it, and percentiles."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,9 @@ def fresh_database(url: str) -> None:
     import psycopg
 
     cfg = dj_database_url.parse(url)
-    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
-                         autocommit=True) as conn:  # fmt: skip
+    with psycopg.connect(
+        host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
 
@@ -24,8 +26,9 @@ def fresh_database(url: str) -> None:
 def django_on_fresh_database(url: str, **env: str) -> None:
     """Drop and re-create the bench database, point Django at it, migrate."""
     fresh_database(url)
-    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.test_settings",
-                      WARDEN_DATA_DIR="/tmp/warden-bench", **env)  # fmt: skip
+    os.environ.update(
+        DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.test_settings", WARDEN_DATA_DIR="/tmp/warden-bench", **env
+    )
     import django
 
     django.setup()

@@ -7,6 +7,7 @@ Targets (issue 2): decide >= 20,000 calls/s; verify >= 50,000 events/s.
 PostgreSQL: WARDEN_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/warden_bench);
 the database is dropped and re-created.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,12 @@ def bench_decide(seconds: float = 2.0) -> float:
         (refunds, "crm.get_customer", {"customer_id": "C-1001"}),
         (refunds, "crm.issue_refund", {"customer_id": "C-1001", "amount": 250, "currency": "EUR", "reason": "late"}),
         (refunds, "crm.delete_customer", {"customer_id": "C-1001"}),
-        (triage, "mail.send_email", {"recipients": ["a@example.com", "b@evil.test"], "subject": "Hi",
-                                     "body": "See https://docs.example.com/x"}),
-    ]  # fmt: skip
+        (
+            triage,
+            "mail.send_email",
+            {"recipients": ["a@example.com", "b@evil.test"], "subject": "Hi", "body": "See https://docs.example.com/x"},
+        ),
+    ]
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for snap, action, params in calls:
@@ -61,8 +65,14 @@ def _append_worker(args: tuple[str, int]) -> None:
     import audit
 
     for i in range(count):
-        audit.record("bench.append", "system:bench", workflow="refund-triage", tier=1,
-                     outcome="ok", details={"i": i, "note": "x" * 200})  # fmt: skip
+        audit.record(
+            "bench.append",
+            "system:bench",
+            workflow="refund-triage",
+            tier=1,
+            outcome="ok",
+            details={"i": i, "note": "x" * 200},
+        )
 
 
 def bench_appends(database_url: str, writers: int, per_writer: int) -> float:
@@ -92,11 +102,24 @@ def fill_chain(total: int) -> None:
         for i in range(total):
             seq += 1
             at = timezone.now()
-            fields = {"seq": seq, "at": _iso(at), "kind": "bench.fill", "actor": "system:bench", "session": "",
-                      "workflow": "refund-triage", "system": "crm", "data_type": "", "action": "crm.get_customer",
-                      "tier": 1, "outcome": "allowed", "details": {"i": i, "customer_id": f"C-{i:06d}"}}  # fmt: skip
+            fields = {
+                "seq": seq,
+                "at": _iso(at),
+                "kind": "bench.fill",
+                "actor": "system:bench",
+                "session": "",
+                "workflow": "refund-triage",
+                "system": "crm",
+                "data_type": "",
+                "action": "crm.get_customer",
+                "tier": 1,
+                "outcome": "allowed",
+                "details": {"i": i, "customer_id": f"C-{i:06d}"},
+            }
             digest = compute_hash(prev, fields)
-            batch.append(AuditEvent(at=at, prev_hash=prev, hash=digest, **{k: v for k, v in fields.items() if k != "at"}))
+            batch.append(
+                AuditEvent(at=at, prev_hash=prev, hash=digest, **{k: v for k, v in fields.items() if k != "at"})
+            )
             prev = digest
             if len(batch) == 5000:
                 AuditEvent.objects.bulk_create(batch)
@@ -153,15 +176,17 @@ def main() -> None:
             import psycopg
 
             cfg = dj_database_url.parse(url)
-            with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"],
-                                 dbname="postgres", autocommit=True) as conn:  # fmt: skip
+            with psycopg.connect(
+                host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres", autocommit=True
+            ) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}"')
                 conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
             runs.append(("postgres", url))
         for label, url in runs:
             env = {**os.environ, "WARDEN_DATA_DIR": tmp}
-            subprocess.run([sys.executable, __file__, "--events", str(args.events), "--worker", label, url],
-                           check=True, env=env)  # fmt: skip
+            subprocess.run(
+                [sys.executable, __file__, "--events", str(args.events), "--worker", label, url], check=True, env=env
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 2. The end-to-end time of a 10-tool-call session (examples/scripts/ten-calls.yaml) run by the
    runner against the offline model server over HTTP.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,17 +59,26 @@ def main() -> None:
             direct.append((t1 - t0) * 1000)
             governed.append((t2 - t1) * 1000)
     overhead = [g - d for g, d in zip(governed, direct)]
-    print(f"direct connector call : median {statistics.median(direct):6.2f} ms  p99 {percentile(direct, .99):6.2f} ms")
-    print(f"governed authorize    : median {statistics.median(governed):6.2f} ms  p99 {percentile(governed, .99):6.2f} ms")
-    print(f"gateway overhead      : median {statistics.median(overhead):6.2f} ms  p99 {percentile(overhead, .99):6.2f} ms"
-          f"  (targets 2 / 10 ms); ratio {statistics.median(governed) / statistics.median(direct):.1f}x")
+    print(f"direct connector call : median {statistics.median(direct):6.2f} ms  p99 {percentile(direct, 0.99):6.2f} ms")
+    print(
+        f"governed authorize    : median {statistics.median(governed):6.2f} ms  p99 {percentile(governed, 0.99):6.2f} ms"
+    )
+    print(
+        f"gateway overhead      : median {statistics.median(overhead):6.2f} ms  p99 {percentile(overhead, 0.99):6.2f} ms"
+        f"  (targets 2 / 10 ms); ratio {statistics.median(governed) / statistics.median(direct):.1f}x"
+    )
 
     server = serve(ROOT / "examples" / "scripts")
     settings.ANTHROPIC_BASE_URL = "http://%s:%s" % server.server_address[:2]
     times = []
     for _ in range(5):
-        session = session_queue_run(agent="refund-bot", workflow="refund-triage", input="[script: ten-calls] go",
-                                    trigger="bench", initiated_by="system:bench")  # fmt: skip
+        session = session_queue_run(
+            agent="refund-bot",
+            workflow="refund-triage",
+            input="[script: ten-calls] go",
+            trigger="bench",
+            initiated_by="system:bench",
+        )
         t0 = time.perf_counter()
         runner.claim(session.pk, from_state=AgentSession.RunState.QUEUED)
         runner.run(session.pk)
@@ -76,8 +86,10 @@ def main() -> None:
         session.refresh_from_db()
         assert session.status == "completed" and session.action_requests.count() == 10, session.status
     server.shutdown()
-    print(f"10-tool-call session  : median {statistics.median(times) * 1000:6.0f} ms over {len(times)} runs "
-          f"(11 model calls over HTTP, 10 governed tool calls, start to verified termination)")
+    print(
+        f"10-tool-call session  : median {statistics.median(times) * 1000:6.0f} ms over {len(times)} runs "
+        f"(11 model calls over HTTP, 10 governed tool calls, start to verified termination)"
+    )
 
 
 if __name__ == "__main__":

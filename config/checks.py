@@ -1,4 +1,5 @@
 """Warden's own deploy checks, run with `manage.py check --deploy` beside Django's."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,24 +14,31 @@ def warden_deploy_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
     if settings.DEBUG:
         problems.append(Error("DEBUG is on", hint="unset DEBUG in production", id="warden.E001"))
     if settings.WARDEN_DEV_LOGIN:
-        problems.append(Error("WARDEN_DEV_LOGIN is on: password logins bypass the identity provider",
-                              id="warden.E002"))  # fmt: skip
+        problems.append(Error("WARDEN_DEV_LOGIN is on: password logins bypass the identity provider", id="warden.E002"))
     if not (settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_ISSUER and settings.OIDC_OP_AUTHORIZATION_ENDPOINT):
-        problems.append(Error("OpenID Connect is not configured: nobody can sign in",
-                              hint="set OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints", id="warden.E003"))
+        problems.append(
+            Error(
+                "OpenID Connect is not configured: nobody can sign in",
+                hint="set OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints",
+                id="warden.E003",
+            )
+        )
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        problems.append(Warning("SQLite is for the quickstart; the audit trail's append-only trigger needs PostgreSQL",
-                                id="warden.W001"))  # fmt: skip
+        problems.append(
+            Warning(
+                "SQLite is for the quickstart; the audit trail's append-only trigger needs PostgreSQL", id="warden.W001"
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         problems.append(Warning("the filesystem broker is for the quickstart; use Redis", id="warden.W002"))
     if len(set(settings.WARDEN_AUDIT_KEY)) < 8 or len(settings.WARDEN_AUDIT_KEY) < 32:
-        problems.append(Error("WARDEN_AUDIT_KEY is short or repetitive", hint="use 32+ random characters",
-                              id="warden.E004"))  # fmt: skip
+        problems.append(
+            Error("WARDEN_AUDIT_KEY is short or repetitive", hint="use 32+ random characters", id="warden.E004")
+        )
     if settings.WARDEN_AUDIT_KEY == settings.SECRET_KEY:
         problems.append(Error("WARDEN_AUDIT_KEY equals SECRET_KEY", id="warden.E005"))
     if not settings.CACHE_URL:
-        problems.append(Warning("rate limits use a per-process cache; set WARDEN_CACHE_URL to Redis",
-                                id="warden.W003"))  # fmt: skip
+        problems.append(Warning("rate limits use a per-process cache; set WARDEN_CACHE_URL to Redis", id="warden.W003"))
     if settings.ANTHROPIC_BASE_URL.startswith("http://") and settings.ANTHROPIC_API_KEY:
         problems.append(Warning("the model API is reached over plain HTTP", id="warden.W004"))
     return problems

@@ -3,6 +3,7 @@
 `env_secret` also reads `NAME_FILE`, so that secrets can come from files mounted by an
 orchestrator instead of the process environment.
 """
+
 from __future__ import annotations
 
 import os

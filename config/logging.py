@@ -3,11 +3,12 @@
 Log records never carry never-persist values: Warden logs ids, kinds and outcomes, and the
 same scrubbing as the audit trail runs over any `extra` mapping passed to a log call.
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -15,9 +16,11 @@ _STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"mess
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
-        }  # fmt: skip
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
         if extra:
             try:

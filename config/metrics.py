@@ -1,5 +1,6 @@
 """Gauges read at scrape time. Counters and histograms live with the code they measure:
 audit.chain (append latency), agents.gateway (decisions), approvals.services (approval wait)."""
+
 from __future__ import annotations
 
 from prometheus_client import Gauge

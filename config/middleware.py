@@ -1,4 +1,5 @@
 """Project-wide HTTP hygiene: security headers, and idle and absolute session lifetimes."""
+
 from __future__ import annotations
 
 import time
@@ -76,12 +77,18 @@ class RejectNulMiddleware:
         def has_nul(query: Any) -> bool:
             return any("\x00" in key or any("\x00" in v for v in values) for key, values in query.lists())
 
-        form = request.POST if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded", "multipart/form-data") else None  # fmt: skip
+        form = (
+            request.POST
+            if request.method == "POST"
+            and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+            else None
+        )
         if "\x00" in request.path or has_nul(request.GET) or (form is not None and has_nul(form)):
             if request.path.startswith("/api/"):
-                body = ('{"type": "urn:warden:problem:invalid-request", "title": "Bad Request", "status": 400, '
-                        '"detail": "the request contains NUL characters"}')
+                body = (
+                    '{"type": "urn:warden:problem:invalid-request", "title": "Bad Request", "status": 400, '
+                    '"detail": "the request contains NUL characters"}'
+                )
                 return HttpResponse(body, status=400, content_type="application/problem+json")
             return HttpResponse("The request contains NUL characters.", status=400, content_type="text/plain")
         return self.get_response(request)

@@ -1,4 +1,5 @@
 """Operations endpoints: liveness, readiness, Prometheus metrics."""
+
 from __future__ import annotations
 
 import time
@@ -61,8 +62,11 @@ def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: the database answers, the broker answers, and the audit trail can be appended to."""
     started = time.monotonic()
     problems = [p for p in (_check_database(), _check_broker(), _check_audit_writable()) if p]
-    body = {"status": "ready" if not problems else "not ready", "problems": problems,
-            "checked_in_ms": round((time.monotonic() - started) * 1000, 1)}  # fmt: skip
+    body = {
+        "status": "ready" if not problems else "not ready",
+        "problems": problems,
+        "checked_in_ms": round((time.monotonic() - started) * 1000, 1),
+    }
     return JsonResponse(body, status=200 if not problems else 503)
 
 
@@ -70,4 +74,3 @@ def readyz(request: HttpRequest) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     warden_metrics.refresh_gauges()
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
-

@@ -1,4 +1,5 @@
 """Warden's one settings module. Every knob is an environment variable (see README.md)."""
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,9 @@ SECRET_KEY = _required_secret("SECRET_KEY", "insecure-dev-only-secret-key-do-not
 # The audit chain's HMAC key. Separate from SECRET_KEY so that rotating one never breaks the other.
 WARDEN_AUDIT_KEY = _required_secret("WARDEN_AUDIT_KEY", "insecure-dev-only-audit-key")
 # Ed25519 key that signs checkpoints of the chain head; kept apart from the HMAC key.
-WARDEN_CHECKPOINT_KEY = _required_secret("WARDEN_CHECKPOINT_KEY", base64.b64encode(
-    hashlib.sha256(b"warden-dev-checkpoint-key").digest()).decode())
+WARDEN_CHECKPOINT_KEY = _required_secret(
+    "WARDEN_CHECKPOINT_KEY", base64.b64encode(hashlib.sha256(b"warden-dev-checkpoint-key").digest()).decode()
+)
 # Fernet keys for ServiceCredential secrets, newest first, comma-separated (MultiFernet).
 WARDEN_SECRET_KEYS = [
     key.strip()
@@ -176,14 +178,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "agents.api.schema.add_problem_responses"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "agents.api.schema.add_problem_responses",
+    ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("WARDEN_MAX_BODY_BYTES", 1024 * 1024)
 # Throttle counters (and nothing else) live in the cache: Redis in production, shared by every worker.
 CACHE_URL = env_str("WARDEN_CACHE_URL")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-          if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # Human login: OpenID Connect (mozilla-django-oidc), plus a password login for development only.
 WARDEN_DEV_LOGIN = env_bool("WARDEN_DEV_LOGIN", False)
@@ -261,14 +268,22 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
-    "checkpoint-audit-chain": {"task": "audit.tasks.checkpoint_chain",
-                               "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300))},
-    "enforce-access-reviews": {"task": "agents.tasks.enforce_access_reviews",
-                               "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600))},
-    "enforce-campaign-deadlines": {"task": "approvals.tasks.enforce_campaign_deadlines",
-                                   "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600))},
-    "rotate-credentials": {"task": "agents.tasks.rotate_due_credentials",
-                           "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600))},
+    "checkpoint-audit-chain": {
+        "task": "audit.tasks.checkpoint_chain",
+        "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300)),
+    },
+    "enforce-access-reviews": {
+        "task": "agents.tasks.enforce_access_reviews",
+        "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600)),
+    },
+    "enforce-campaign-deadlines": {
+        "task": "approvals.tasks.enforce_campaign_deadlines",
+        "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600)),
+    },
+    "rotate-credentials": {
+        "task": "agents.tasks.rotate_due_credentials",
+        "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600)),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -288,8 +303,10 @@ WARDEN_RUNNER_LEASE_SECONDS = env_int("WARDEN_RUNNER_LEASE_SECONDS", 120)
 WARDEN_APPROVAL_TTL_SECONDS = env_int("WARDEN_APPROVAL_TTL_SECONDS", 3600)
 WARDEN_ACCESS_REVIEW_DAYS = env_int("WARDEN_ACCESS_REVIEW_DAYS", 7)
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG
-                        else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))  # for the file-based backend
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -303,13 +320,19 @@ LOG_FORMAT = env_str("WARDEN_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-                   "json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "stream": sys.stderr,
-                             "formatter": "json" if LOG_FORMAT == "json" else "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": sys.stderr,
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
 if DEBUG and not env_secret("WARDEN_AUDIT_KEY"):
-    print("warden: DEBUG is on and built-in development keys are in use; never do this in production",
-          file=sys.stderr)
+    print("warden: DEBUG is on and built-in development keys are in use; never do this in production", file=sys.stderr)

@@ -3,6 +3,7 @@
 Only the keys are filled in here; everything else comes from config.settings and the
 environment, so the suite runs against whatever DATABASE_URL and broker it is given.
 """
+
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
@@ -12,4 +13,4 @@ os.environ.setdefault("WARDEN_CHECKPOINT_KEY", "ZDQ1ZjE2YjM5YTg0NGM4ZmE3ZTlhYzE0
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("WARDEN_DATA_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 
-from config.settings import *  # noqa: E402,F401,F403
+from config.settings import *  # noqa: F403

@@ -18,11 +18,15 @@ from governance.oidc import SESSION_AUTH_CONTEXT, logout_url
 def home(request: HttpRequest) -> HttpResponse:
     from config.dashboard import stats
 
-    return render(request, "home.html", {
-        "stats": stats(),
-        "agents": AgentIdentity.objects.prefetch_related("workflows"),
-        "workflows": Workflow.objects.prefetch_related("grants__data_object", "tiers__action_type"),
-    })  # fmt: skip
+    return render(
+        request,
+        "home.html",
+        {
+            "stats": stats(),
+            "agents": AgentIdentity.objects.prefetch_related("workflows"),
+            "workflows": Workflow.objects.prefetch_related("grants__data_object", "tiers__action_type"),
+        },
+    )
 
 
 def _safe_next(request: HttpRequest, value: str | None) -> str:
@@ -45,15 +49,28 @@ def login_view(request: HttpRequest) -> HttpResponse:
             import time
 
             amr = ["pwd", "mfa"] if request.POST.get("dev_mfa") else ["pwd"]  # dev only: no real second factor
-            request.session[SESSION_AUTH_CONTEXT] = {"method": "dev-password", "amr": amr, "acr": "",
-                                                     "auth_time": int(time.time())}  # fmt: skip
+            request.session[SESSION_AUTH_CONTEXT] = {
+                "method": "dev-password",
+                "amr": amr,
+                "acr": "",
+                "auth_time": int(time.time()),
+            }
             audit.record("auth.login", user, outcome="succeeded", details={"method": "dev-password"})
             return HttpResponseRedirect(next_url)
-    return render(request, "registration/login.html", {
-        "form": form, "next": next_url, "dev_login": settings.WARDEN_DEV_LOGIN,
-        "oidc_enabled": bool(settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT),
-        "expired": "expired" in request.GET, "failed": "failed" in request.GET, "stepup": "stepup" in request.GET,
-    }, status=200 if request.method == "GET" or form.is_valid() else 400)  # fmt: skip
+    return render(
+        request,
+        "registration/login.html",
+        {
+            "form": form,
+            "next": next_url,
+            "dev_login": settings.WARDEN_DEV_LOGIN,
+            "oidc_enabled": bool(settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT),
+            "expired": "expired" in request.GET,
+            "failed": "failed" in request.GET,
+            "stepup": "stepup" in request.GET,
+        },
+        status=200 if request.method == "GET" or form.is_valid() else 400,
+    )
 
 
 @require_POST
@@ -71,8 +88,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         import json
 
-        body = {"type": "urn:warden:problem:not-found", "title": "Not Found", "status": 404,
-                "detail": "no such resource, or it is not yours"}  # fmt: skip
+        body = {
+            "type": "urn:warden:problem:not-found",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "no such resource, or it is not yours",
+        }
         return HttpResponse(json.dumps(body), status=404, content_type="application/problem+json")
     from django.views.defaults import page_not_found
 
@@ -83,8 +104,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         import json
 
-        body = {"type": "urn:warden:problem:server-error", "title": "Internal Server Error", "status": 500,
-                "detail": "Warden failed to handle this request; the error is logged"}  # fmt: skip
+        body = {
+            "type": "urn:warden:problem:server-error",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "Warden failed to handle this request; the error is logged",
+        }
         return HttpResponse(json.dumps(body), status=500, content_type="application/problem+json")
     from django.views.defaults import server_error as default
 

@@ -8,6 +8,7 @@ trail. Tool names map to Warden action types by TOOL_ACTIONS (or `mcp__<server>_
     WARDEN_URL=https://warden.example.com WARDEN_AGENT_KEY=wak_... \\
         python examples/claude_agent_sdk_hook.py refund-triage "Handle ticket T-2002"
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,13 +28,23 @@ def action_for(tool_name: str) -> str:
 
 
 def _deny(reason: str) -> dict[str, Any]:
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
-                                   "permissionDecisionReason": f"Warden: {reason}"}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": f"Warden: {reason}",
+        }
+    }
 
 
 def _allow(reason: str) -> dict[str, Any]:
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow",
-                                   "permissionDecisionReason": f"Warden: {reason}"}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "allow",
+            "permissionDecisionReason": f"Warden: {reason}",
+        }
+    }
 
 
 class WardenHooks:
@@ -42,8 +53,12 @@ class WardenHooks:
         self.pending: dict[str, str] = {}  # tool_use_id -> action_request_id
 
     async def pre_tool_use(self, input_data: dict[str, Any], tool_use_id: str | None, context: Any) -> dict[str, Any]:
-        decision: Decision = await asyncio.to_thread(self.client.authorize, action_for(input_data["tool_name"]),
-                                                     input_data.get("tool_input") or {}, tool_use_id or "")  # fmt: skip
+        decision: Decision = await asyncio.to_thread(
+            self.client.authorize,
+            action_for(input_data["tool_name"]),
+            input_data.get("tool_input") or {},
+            tool_use_id or "",
+        )
         if decision.decision == "pending_approval":
             status = await asyncio.to_thread(self.client.wait_for_decision, decision.action_request_id)
             if status["status"] != "approved":
@@ -58,17 +73,24 @@ class WardenHooks:
         action_request_id = self.pending.pop(tool_use_id or "", None)
         if action_request_id:
             response = input_data.get("tool_response")
-            await asyncio.to_thread(self.client.report, action_request_id, "succeeded",
-                                    response if isinstance(response, (dict, list)) else {"output": str(response)})
+            await asyncio.to_thread(
+                self.client.report,
+                action_request_id,
+                "succeeded",
+                response if isinstance(response, (dict, list)) else {"output": str(response)},
+            )
         return {}
 
     def options(self, **kwargs: Any) -> Any:
         from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
-        return ClaudeAgentOptions(hooks={
-            "PreToolUse": [HookMatcher(hooks=[self.pre_tool_use])],
-            "PostToolUse": [HookMatcher(hooks=[self.post_tool_use])],
-        }, **kwargs)  # fmt: skip
+        return ClaudeAgentOptions(
+            hooks={
+                "PreToolUse": [HookMatcher(hooks=[self.pre_tool_use])],
+                "PostToolUse": [HookMatcher(hooks=[self.post_tool_use])],
+            },
+            **kwargs,
+        )
 
 
 async def main(workflow: str, prompt: str) -> None:

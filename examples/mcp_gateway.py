@@ -6,6 +6,7 @@ refuses, and reports each result for the audit trail.
 
     WARDEN_URL=... WARDEN_AGENT_KEY=wak_... WARDEN_WORKFLOW=refund-triage python examples/mcp_gateway.py
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,6 +56,9 @@ def build_server(client: WardenClient, tools: dict[str, tuple[str, Callable[...,
 if __name__ == "__main__":
     warden = WardenClient(os.environ["WARDEN_URL"], os.environ["WARDEN_AGENT_KEY"])
     warden.start_session(os.environ.get("WARDEN_WORKFLOW", "refund-triage"))
-    build_server(warden, {
-        "get_customer": ("crm.get_customer", lambda customer_id: {"id": customer_id}),
-    }).run()
+    build_server(
+        warden,
+        {
+            "get_customer": ("crm.get_customer", lambda customer_id: {"id": customer_id}),
+        },
+    ).run()

@@ -3,6 +3,7 @@
 Standard library only, so it drops into any runtime. See claude_agent_sdk_hook.py and
 mcp_gateway.py for two ways to put it in front of every tool call.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,12 @@ class WardenClient:
 
     def _call(self, method: str, path: str, body: Any = None, token: str | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method, headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {token or self.token}"})
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token or self.token}"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"{}")
@@ -54,14 +59,19 @@ class WardenClient:
             raise WardenError(exc.code, problem) from None
 
     def start_session(self, workflow: str, input: str = "", initiated_by: str = "") -> str:
-        started = self._call("POST", "/api/v1/sessions/", {"workflow": workflow, "input": input,
-                                                           "initiated_by": initiated_by}, token=self.agent_key)
+        started = self._call(
+            "POST",
+            "/api/v1/sessions/",
+            {"workflow": workflow, "input": input, "initiated_by": initiated_by},
+            token=self.agent_key,
+        )
         self.session_id, self.token = started["session_id"], started["token"]
         return self.session_id
 
     def authorize(self, action: str, params: dict[str, Any], tool_use_id: str = "") -> Decision:
-        answer = self._call("POST", "/api/v1/authorize", {"action": action, "params": params,
-                                                          "tool_use_id": tool_use_id})  # fmt: skip
+        answer = self._call(
+            "POST", "/api/v1/authorize", {"action": action, "params": params, "tool_use_id": tool_use_id}
+        )
         return Decision(answer["decision"], answer["tier"], answer["action_request_id"], answer["reason"])
 
     def wait_for_decision(self, action_request_id: str, timeout: float = 600) -> dict[str, Any]:
@@ -73,8 +83,11 @@ class WardenClient:
                 return status
 
     def report(self, action_request_id: str, outcome: str, result: Any = None, error: str = "") -> dict[str, Any]:
-        return self._call("POST", f"/api/v1/actions/{action_request_id}/result",
-                          {"outcome": outcome, "result": result, "error": error})
+        return self._call(
+            "POST",
+            f"/api/v1/actions/{action_request_id}/result",
+            {"outcome": outcome, "result": result, "error": error},
+        )
 
     def end(self) -> dict[str, Any]:
         return self._call("POST", f"/api/v1/sessions/{self.session_id}/end")

@@ -73,9 +73,11 @@ class ServiceCredentialForm(forms.ModelForm):
     """The secret is write-only: it can be set or replaced, never shown."""
 
     new_secret = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the current secret. The stored secret is never displayed.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = models.ServiceCredential

@@ -25,21 +25,28 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from auditlog.registry import auditlog
-
-        import config.checks  # noqa: F401 - registers Warden's deploy checks
-
         from django.db.models.signals import post_delete, post_save
 
+        import config.checks  # noqa: F401 - registers Warden's deploy checks
         from audit.redaction import forget_never_persist_keys, register_never_persist_provider
         from governance import models
 
         register_never_persist_provider(never_persist_keys)
         for model in (models.ContextRule, models.DataObject):
             post_save.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-{model.__name__}")
-            post_delete.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-del-{model.__name__}")
+            post_delete.connect(
+                forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-del-{model.__name__}"
+            )
         # django-auditlog records who changed which configuration, and when.
-        for model in (models.System, models.DataObject, models.ValueList, models.Workflow,
-                      models.AccessGrant, models.TierAssignment, models.ContextRule):  # fmt: skip
+        for model in (
+            models.System,
+            models.DataObject,
+            models.ValueList,
+            models.Workflow,
+            models.AccessGrant,
+            models.TierAssignment,
+            models.ContextRule,
+        ):
             auditlog.register(model)
         auditlog.register(models.ActionType, m2m_fields={"data_objects"})
         auditlog.register(models.AgentIdentity, m2m_fields={"workflows"})

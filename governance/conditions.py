@@ -3,6 +3,7 @@
 The rule that keeps this safe: a condition whose parameter is missing, or of a type the
 operator cannot judge, counts as holding. Uncertainty raises the tier; it never lowers it.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 OPERATORS = (
-    "gt", "gte", "lt", "lte", "eq", "ne", "in", "not_in",
-    "matches", "domain_in", "domain_not_in", "present",
-)  # fmt: skip
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "matches",
+    "domain_in",
+    "domain_not_in",
+    "present",
+)
 LIST_OPERATORS = {"in", "not_in", "domain_in", "domain_not_in"}
 NUMERIC_OPERATORS = {"gt", "gte", "lt", "lte"}
 
@@ -224,6 +235,12 @@ def compile_condition(spec: dict[str, Any], lists: dict[str, list[Any]]) -> Cond
     if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= 4:
         raise ValueError("a condition's 'tier' must be an integer from 1 to 4")
     return Condition(
-        param=spec["param"], op=op, tier=tier, value=spec.get("value"), list_name=list_name,
-        values=values, segments=segments, pattern=pattern,
-    )  # fmt: skip
+        param=spec["param"],
+        op=op,
+        tier=tier,
+        value=spec.get("value"),
+        list_name=list_name,
+        values=values,
+        segments=segments,
+        pattern=pattern,
+    )

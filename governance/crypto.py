@@ -4,6 +4,7 @@ The first key encrypts; every key decrypts. To rotate, put a new key first, keep
 ones after it, and run `manage.py secrets_rekey` (or ServiceCredential.rekey) so that every
 secret is encrypted under the newest key; then the old key can be dropped.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

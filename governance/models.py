@@ -1,4 +1,5 @@
 """The governance registry: the vocabulary of DESIGN.md, one model each."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -76,9 +77,10 @@ class ActionType(models.Model):
     params_schema = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
     egress = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='where the action sends data out: {"type": "email|webhook|ticket_queue", "param": "recipients[*]"}',
-    )  # fmt: skip
+    )
 
     class Meta:
         ordering = ["name"]
@@ -154,9 +156,7 @@ class AccessGrant(models.Model):
 
     class Meta:
         ordering = ["workflow", "data_object__name", "mode"]
-        constraints = [
-            models.UniqueConstraint(fields=["workflow", "data_object", "mode"], name="access_grant_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["workflow", "data_object", "mode"], name="access_grant_unique")]
 
     def __str__(self) -> str:
         return f"{self.workflow.name}: {self.mode} {self.data_object.name}"

@@ -6,6 +6,7 @@
 - Roles follow the groups claim at every login, so a group removed at the IdP is a role lost.
 - The login's `amr`, `acr` and `auth_time` are kept in the session for step-up checks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,14 +56,21 @@ class WardenOIDCBackend(OIDCAuthenticationBackend):
             return {**info, "iss": settings.OIDC_OP_ISSUER, "amr": [], "acr": "", "auth_time": None}
         if info.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo subject does not match the ID token")
-        return {**info, "iss": payload["iss"], "amr": payload.get("amr") or [], "acr": payload.get("acr") or "",
-                "auth_time": payload.get("auth_time")}  # fmt: skip
+        return {
+            **info,
+            "iss": payload["iss"],
+            "amr": payload.get("amr") or [],
+            "acr": payload.get("acr") or "",
+            "auth_time": payload.get("auth_time"),
+        }
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("sub"))
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        ids = ExternalIdentity.objects.filter(issuer=claims["iss"], subject=claims["sub"]).values_list("user", flat=True)
+        ids = ExternalIdentity.objects.filter(issuer=claims["iss"], subject=claims["sub"]).values_list(
+            "user", flat=True
+        )
         return self.UserModel.objects.filter(pk__in=list(ids))
 
     @transaction.atomic
@@ -95,11 +103,18 @@ class WardenOIDCBackend(OIDCAuthenticationBackend):
         if user is not None and request is not None:
             claims = getattr(self, "_claims", {})
             request.session[SESSION_AUTH_CONTEXT] = {
-                "method": "oidc", "amr": list(claims.get("amr") or []), "acr": claims.get("acr") or "",
-                "auth_time": claims.get("auth_time") or int(time.time()), "issuer": claims.get("iss", ""),
-            }  # fmt: skip
-            audit.record("auth.login", user, outcome="succeeded",
-                         details={"method": "oidc", "amr": claims.get("amr") or [], "acr": claims.get("acr") or ""})
+                "method": "oidc",
+                "amr": list(claims.get("amr") or []),
+                "acr": claims.get("acr") or "",
+                "auth_time": claims.get("auth_time") or int(time.time()),
+                "issuer": claims.get("iss", ""),
+            }
+            audit.record(
+                "auth.login",
+                user,
+                outcome="succeeded",
+                details={"method": "oidc", "amr": claims.get("amr") or [], "acr": claims.get("acr") or ""},
+            )
         return user
 
     def get_user(self, user_id: Any) -> Any:
@@ -113,21 +128,23 @@ def logout_url(request: Any) -> str:
     endpoint = settings.OIDC_OP_END_SESSION_ENDPOINT
     if not endpoint:
         return settings.LOGOUT_REDIRECT_URL
-    params = {"client_id": settings.OIDC_RP_CLIENT_ID,
-              "post_logout_redirect_uri": request.build_absolute_uri(settings.LOGOUT_REDIRECT_URL)}  # fmt: skip
+    params = {
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "post_logout_redirect_uri": request.build_absolute_uri(settings.LOGOUT_REDIRECT_URL),
+    }
     id_token = request.session.get("oidc_id_token")
     if id_token:
         params["id_token_hint"] = id_token
     return f"{endpoint}?{urlencode(params)}"
 
 
-
 def stepup_satisfied(session: Any) -> bool:
     """A recent, multi-factor login: `amr` has mfa (or `acr` is WARDEN_STEPUP_ACR), at most
     WARDEN_STEPUP_MAX_AGE seconds old."""
     auth = (session.get(SESSION_AUTH_CONTEXT) or {}) if session is not None else {}
-    strong = "mfa" in (auth.get("amr") or []) or bool(settings.WARDEN_STEPUP_ACR and
-                                                     auth.get("acr") == settings.WARDEN_STEPUP_ACR)  # fmt: skip
+    strong = "mfa" in (auth.get("amr") or []) or bool(
+        settings.WARDEN_STEPUP_ACR and auth.get("acr") == settings.WARDEN_STEPUP_ACR
+    )
     return strong and time.time() - float(auth.get("auth_time") or 0) <= settings.WARDEN_STEPUP_MAX_AGE
 
 

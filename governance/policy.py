@@ -4,6 +4,7 @@ decide() does no I/O once it has a WorkflowSnapshot. It denies by default: an un
 action, a data object outside the access map, a write without a write grant, or
 parameters that fail the action's JSON schema. Conditions raise tiers and never lower them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -87,21 +88,29 @@ def build_snapshot(
             continue  # unknown actions stay unknown, and so are denied
         schema = action.get("params_schema") or {}
         specs[name] = ActionSpec(
-            name=name, system=action.get("system", ""), mode=action["mode"],
-            data_objects=tuple(action.get("data_objects", ())), params_schema=schema,
-            validator=Draft202012Validator(schema), egress=dict(action.get("egress") or {}),
+            name=name,
+            system=action.get("system", ""),
+            mode=action["mode"],
+            data_objects=tuple(action.get("data_objects", ())),
+            params_schema=schema,
+            validator=Draft202012Validator(schema),
+            egress=dict(action.get("egress") or {}),
             # A data object of unknown class counts as the most sensitive (fail closed).
-            sensitivity=max((Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())),
-                            default=0),
-        )  # fmt: skip
+            sensitivity=max(
+                (Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())), default=0
+            ),
+        )
         conditions = tuple(compile_condition(c, lists) for c in tier.get("conditions") or ())
         rules[name] = TierRule(name, int(tier["tier"]), int(tier.get("quorum", 1)), conditions)
     grants = frozenset((g["data_object"], g["mode"]) for g in workflow.get("access", ()))
     return WorkflowSnapshot(
-        name=workflow["name"], version=int(workflow.get("version", 1)), grants=grants,
-        actions=MappingProxyType(specs), tiers=MappingProxyType(rules),
+        name=workflow["name"],
+        version=int(workflow.get("version", 1)),
+        grants=grants,
+        actions=MappingProxyType(specs),
+        tiers=MappingProxyType(rules),
         destinations=tuple(dict(d) for d in workflow.get("destinations") or ()),
-    )  # fmt: skip
+    )
 
 
 def snapshot(workflow: Workflow) -> WorkflowSnapshot:
@@ -123,8 +132,10 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
         "name": workflow.name,
         "version": workflow.version,
         "destinations": workflow.destinations,
-        "access": [{"data_object": name, "mode": mode} for name, mode in
-                   workflow.grants.values_list("data_object__name", "mode")],
+        "access": [
+            {"data_object": name, "mode": mode}
+            for name, mode in workflow.grants.values_list("data_object__name", "mode")
+        ],
         "tiers": [
             {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": t.conditions}
             for t in tiers
@@ -165,8 +176,9 @@ def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any)
     if not isinstance(params, dict):
         return _deny(f"parameters of {action.name!r} must be a JSON object, not {type(params).__name__}", needed)
     if not action.validator.is_valid(params):
-        return _deny(f"parameters do not match the schema of {action.name!r}: "
-                     f"{_schema_error(action.validator, params)}", needed)  # fmt: skip
+        return _deny(
+            f"parameters do not match the schema of {action.name!r}: {_schema_error(action.validator, params)}", needed
+        )
 
     tier, applied = rule.tier, []
     for condition in rule.conditions:
@@ -180,6 +192,11 @@ def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any)
     if tier >= HUMAN_ONLY:
         reason += "; human only, never executed by an agent"
     return Decision(
-        tier=tier, allowed=tier < HUMAN_ONLY, reason=reason, grants_used=needed,
-        quorum=rule.quorum, base_tier=rule.tier, rules_applied=tuple(applied),
-    )  # fmt: skip
+        tier=tier,
+        allowed=tier < HUMAN_ONLY,
+        reason=reason,
+        grants_used=needed,
+        quorum=rule.quorum,
+        base_tier=rule.tier,
+        rules_applied=tuple(applied),
+    )

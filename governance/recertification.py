@@ -1,4 +1,5 @@
 """Recertification: an agent's effective access, with usage evidence from the audit trail."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,27 +27,55 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
     """Workflows, grants (each with its last use), tiers, credentials and the agent's last use."""
     since = timezone.now() - timedelta(days=UNUSED_DAYS)
     used: dict[tuple[str, str, str], str] = {}
-    events = AuditEvent.objects.filter(actor=f"agent:{agent.name}", kind__in=["action.executing", "action.allowed"],
-                                       at__gte=since).order_by("seq").values_list("workflow", "details", "at")  # fmt: skip
+    events = (
+        AuditEvent.objects.filter(
+            actor=f"agent:{agent.name}", kind__in=["action.executing", "action.allowed"], at__gte=since
+        )
+        .order_by("seq")
+        .values_list("workflow", "details", "at")
+    )
     for workflow, details, at in events.iterator():
         for obj, mode in (details or {}).get("grants_used", []):
             used[(workflow, obj, mode)] = at.isoformat()
-    last = AuditEvent.objects.filter(kind="session.started", details__agent=agent.name).order_by("-seq") \
-        .values_list("at", flat=True).first()  # fmt: skip
+    last = (
+        AuditEvent.objects.filter(kind="session.started", details__agent=agent.name)
+        .order_by("-seq")
+        .values_list("at", flat=True)
+        .first()
+    )
     workflows, systems = [], set()
     for workflow in agent.workflows.prefetch_related("grants__data_object__system", "tiers__action_type"):
         grants = []
         for grant in workflow.grants.all():
             systems.add(grant.data_object.system.name)
             last_use = used.get((workflow.name, grant.data_object.name, grant.mode))
-            grants.append({"data_object": grant.data_object.name, "mode": grant.mode,
-                           "sensitivity": grant.data_object.sensitivity, "last_used": last_use,
-                           "flag": None if last_use else f"not used in {UNUSED_DAYS} days: consider revoking"})  # fmt: skip
-        workflows.append({"name": workflow.name, "version": workflow.version, "grants": grants,
-                          "tiers": {t.action_type.name: t.tier for t in workflow.tiers.all()}})  # fmt: skip
-    credentials = [{"name": c.name, "system": c.system.name,
-                    "rotated_at": c.rotated_at.isoformat() if c.rotated_at else None}
-                   for c in ServiceCredential.objects.filter(system__name__in=systems).select_related("system")]  # fmt: skip
-    return {"agent": agent.name, "owner": agent.owner, "status": agent.status, "workflows": workflows,
-            "credentials": credentials, "last_used": last.isoformat() if last else None,
-            "collected_at": timezone.now().isoformat()}  # fmt: skip
+            grants.append(
+                {
+                    "data_object": grant.data_object.name,
+                    "mode": grant.mode,
+                    "sensitivity": grant.data_object.sensitivity,
+                    "last_used": last_use,
+                    "flag": None if last_use else f"not used in {UNUSED_DAYS} days: consider revoking",
+                }
+            )
+        workflows.append(
+            {
+                "name": workflow.name,
+                "version": workflow.version,
+                "grants": grants,
+                "tiers": {t.action_type.name: t.tier for t in workflow.tiers.all()},
+            }
+        )
+    credentials = [
+        {"name": c.name, "system": c.system.name, "rotated_at": c.rotated_at.isoformat() if c.rotated_at else None}
+        for c in ServiceCredential.objects.filter(system__name__in=systems).select_related("system")
+    ]
+    return {
+        "agent": agent.name,
+        "owner": agent.owner,
+        "status": agent.status,
+        "workflows": workflows,
+        "credentials": credentials,
+        "last_used": last.isoformat() if last else None,
+        "collected_at": timezone.now().isoformat(),
+    }

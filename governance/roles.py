@@ -1,5 +1,6 @@
 """Human roles. A role is a Django group of the same name; at OIDC login the groups claim
 decides which a user holds (see governance.oidc)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ write the secret to a KV v2 path (`warden/credentials/<name>`) with hvac, return
 such as `vault:warden/credentials/crm-api#3`, read it back in `load`, and make `rekey` a
 no-op (Vault's own seal and rotation apply). Select one with WARDEN_SECRETS_BACKEND.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """What changed between two versions of a workflow, in words a reviewer can check."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -26,11 +26,20 @@ def test_json_logs_scrub_never_persist_values(demo) -> None:
 
 
 def test_deploy_checks_refuse_insecure_settings(tmp_path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "DJANGO_")) and k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST", "DJANGO_")) and k not in ("DATABASE_URL", "CELERY_BROKER_URL")
+    }
     env.update(DEBUG="1", WARDEN_DEV_LOGIN="1", WARDEN_DATA_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     for code in ("warden.E001", "warden.E002", "warden.E003", "warden.W001"):
         assert code in result.stderr, code

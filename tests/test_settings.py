@@ -1,4 +1,5 @@
 """Settings are safe by default: with DEBUG off, missing keys stop start-up with one clear line."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS", "WARDEN_CHECKPOINT_KEY", "DEBUG",
-                         "DJANGO_SETTINGS_MODULE")}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "SECRET_KEY",
+            "WARDEN_AUDIT_KEY",
+            "WARDEN_SECRET_KEYS",
+            "WARDEN_CHECKPOINT_KEY",
+            "DEBUG",
+            "DJANGO_SETTINGS_MODULE",
+        )
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 CHECKPOINT_KEY = "ZDQ1ZjE2YjM5YTg0NGM4ZmE3ZTlhYzE0NjE3ZDI5MGE="
@@ -24,8 +36,12 @@ CHECKPOINT_KEY = "ZDQ1ZjE2YjM5YTg0NGM4ZmE3ZTlhYzE0NjE3ZDI5MGE="
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "WARDEN_AUDIT_KEY", "WARDEN_SECRET_KEYS", "WARDEN_CHECKPOINT_KEY"])
 def test_a_missing_key_is_a_clear_start_up_error(missing: str, tmp_path) -> None:
-    keys = {"SECRET_KEY": "s" * 50, "WARDEN_AUDIT_KEY": "a" * 40, "WARDEN_CHECKPOINT_KEY": CHECKPOINT_KEY,
-            "WARDEN_SECRET_KEYS": "7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE="}  # fmt: skip
+    keys = {
+        "SECRET_KEY": "s" * 50,
+        "WARDEN_AUDIT_KEY": "a" * 40,
+        "WARDEN_CHECKPOINT_KEY": CHECKPOINT_KEY,
+        "WARDEN_SECRET_KEYS": "7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE=",
+    }
     del keys[missing]
     result = manage("check", WARDEN_DATA_DIR=str(tmp_path), **keys)
     assert result.returncode == 2
@@ -36,9 +52,14 @@ def test_a_missing_key_is_a_clear_start_up_error(missing: str, tmp_path) -> None
 def test_a_key_can_come_from_a_file(tmp_path) -> None:
     key_file = tmp_path / "audit.key"
     key_file.write_text("a" * 40 + "\n")
-    result = manage("check", WARDEN_DATA_DIR=str(tmp_path), SECRET_KEY="s" * 50,
-                    WARDEN_AUDIT_KEY_FILE=str(key_file), WARDEN_CHECKPOINT_KEY=CHECKPOINT_KEY,
-                    WARDEN_SECRET_KEYS="7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE=")  # fmt: skip
+    result = manage(
+        "check",
+        WARDEN_DATA_DIR=str(tmp_path),
+        SECRET_KEY="s" * 50,
+        WARDEN_AUDIT_KEY_FILE=str(key_file),
+        WARDEN_CHECKPOINT_KEY=CHECKPOINT_KEY,
+        WARDEN_SECRET_KEYS="7kM3p8jkQm1Ot2q2VgqsbFvQ0wq8N9z7dY0mUqjB0tE=",
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -1,5 +1,6 @@
 """Who calls the API: an agent runtime (agent key, session token) or a person (personal API
 token, or an OIDC access token)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,13 @@ def agent_key_create(agent: AgentIdentity) -> str:
 
 def api_token_create(user: Any, name: str, days: int = 90) -> str:
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name=name, prefix=token[:12], token_hash=_digest(token),
-                            expires_at=timezone.now() + timedelta(days=days))  # fmt: skip
+    ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=token[:12],
+        token_hash=_digest(token),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
     return token
 
 

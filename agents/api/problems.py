@@ -1,4 +1,5 @@
 """Every API error in one shape: RFC 9457 problem details (application/problem+json)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,14 +21,21 @@ def problem(status_code: int, title: str, detail: str, *, slug: str, **extra: An
 
 def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
-        return problem(413, "Request too large", "the request body is larger than the API accepts",
-                       slug="too-large")  # fmt: skip
+        return problem(413, "Request too large", "the request body is larger than the API accepts", slug="too-large")
     response = exception_handler(exc, context)
     if response is None:
         return None  # a real server error: Django's handler logs it and answers 500
-    slug = {400: "invalid-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-            405: "method-not-allowed", 406: "not-acceptable", 413: "too-large", 415: "unsupported-media-type",
-            429: "rate-limited"}.get(response.status_code, "error")  # fmt: skip
+    slug = {
+        400: "invalid-request",
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        406: "not-acceptable",
+        413: "too-large",
+        415: "unsupported-media-type",
+        429: "rate-limited",
+    }.get(response.status_code, "error")
     data = response.data
     if isinstance(exc, (Http404, exceptions.NotFound)):
         detail = "no such resource, or it is not yours"
@@ -68,4 +76,3 @@ class BoundedJSONParser(JSONParser):
         if _depth(data) > MAX_DEPTH:
             raise exceptions.ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
         return data
-

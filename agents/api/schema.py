@@ -1,4 +1,5 @@
 """How the API's authentication looks in the OpenAPI schema (drf-spectacular extensions)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,14 +42,25 @@ PROBLEM = {
     "type": "object",
     "description": "RFC 9457 problem details",
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "errors": {},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {},
     },
     "required": ["type", "title", "status", "detail"],
-}  # fmt: skip
-ERRORS = {"400": "Invalid request", "401": "Not authenticated", "403": "Forbidden", "404": "Not found",
-          "405": "Method not allowed", "406": "Not acceptable", "413": "Request too large",
-          "415": "Unsupported media type", "429": "Rate limited"}  # fmt: skip
+}
+ERRORS = {
+    "400": "Invalid request",
+    "401": "Not authenticated",
+    "403": "Forbidden",
+    "404": "Not found",
+    "405": "Method not allowed",
+    "406": "Not acceptable",
+    "413": "Request too large",
+    "415": "Unsupported media type",
+    "429": "Rate limited",
+}
 
 
 def add_problem_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:

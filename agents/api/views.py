@@ -4,6 +4,7 @@ An external runtime starts a session with its agent key, then asks `/authorize` 
 tool call. `allow` means: execute it yourself and report the result. Tier 3 answers
 `pending_approval`; poll (or long-poll) `/actions/{id}` until it is decided.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,9 +25,12 @@ from rest_framework.views import APIView
 import audit
 from agents import gateway, sessions
 from agents.api.auth import (
-    AgentKeyAuthentication, AgentPrincipal, OIDCAccessTokenAuthentication, PersonalTokenAuthentication,
+    AgentKeyAuthentication,
+    AgentPrincipal,
+    OIDCAccessTokenAuthentication,
+    PersonalTokenAuthentication,
     SessionTokenAuthentication,
-)  # fmt: skip
+)
 from agents.models import ActionRequest, AgentSession
 from audit.models import AuditEvent
 
@@ -46,8 +50,11 @@ class InSession(BasePermission):
 class IsAuditor(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(getattr(user, "is_authenticated", False) and not isinstance(user, AgentPrincipal)
-                    and user.groups.filter(name__in=("compliance", "security")).exists())  # fmt: skip
+        return bool(
+            getattr(user, "is_authenticated", False)
+            and not isinstance(user, AgentPrincipal)
+            and user.groups.filter(name__in=("compliance", "security")).exists()
+        )
 
 
 class AgentThrottle(SimpleRateThrottle):
@@ -142,13 +149,35 @@ class SessionEnded(serializers.Serializer):
 class EventOut(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["seq", "at", "kind", "actor", "session", "workflow", "system", "data_type", "action", "tier",
-                  "outcome", "details", "prev_hash", "hash"]  # fmt: skip
+        fields = [
+            "seq",
+            "at",
+            "kind",
+            "actor",
+            "session",
+            "workflow",
+            "system",
+            "data_type",
+            "action",
+            "tier",
+            "outcome",
+            "details",
+            "prev_hash",
+            "hash",
+        ]
 
 
 def _status(ar: ActionRequest) -> dict[str, Any]:
-    return {"id": ar.pk, "action": ar.action, "tier": ar.tier, "status": ar.status, "reason": ar.reason,
-            "decided_reason": ar.decided_reason, "result": ar.result, "error": ar.error}  # fmt: skip
+    return {
+        "id": ar.pk,
+        "action": ar.action,
+        "tier": ar.tier,
+        "status": ar.status,
+        "reason": ar.reason,
+        "decided_reason": ar.decided_reason,
+        "result": ar.result,
+        "error": ar.error,
+    }
 
 
 # --- views --------------------------------------------------------------------------------
@@ -165,13 +194,19 @@ class SessionsView(APIView):
         data.is_valid(raise_exception=True)
         agent = request.user.agent
         try:
-            session, token = sessions.start(agent, data.validated_data["workflow"], data.validated_data["trigger"],
-                                            data.validated_data["initiated_by"] or f"agent-key:{request.auth.prefix}",
-                                            data.validated_data["input"], run_state=AgentSession.RunState.API)  # fmt: skip
+            session, token = sessions.start(
+                agent,
+                data.validated_data["workflow"],
+                data.validated_data["trigger"],
+                data.validated_data["initiated_by"] or f"agent-key:{request.auth.prefix}",
+                data.validated_data["input"],
+                run_state=AgentSession.RunState.API,
+            )
         except sessions.SessionRefused as exc:
             raise PermissionDenied(str(exc)) from None
-        return Response({"session_id": session.pk, "token": token, "expires_at": session.expires_at},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {"session_id": session.pk, "token": token, "expires_at": session.expires_at}, status=status.HTTP_201_CREATED
+        )
 
 
 class AuthorizeView(APIView):
@@ -183,19 +218,35 @@ class AuthorizeView(APIView):
     def post(self, request: Request) -> Response:
         data = AuthorizeRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        result = gateway.authorize(request.auth, data.validated_data["action"], data.validated_data["params"],
-                                   tool_use_id=data.validated_data["tool_use_id"], execute=False,
-                                   verified_session=request.user.session)  # fmt: skip
-        return Response({"decision": result.decision, "tier": result.tier,
-                         "action_request_id": result.action_request_id, "reason": result.reason})  # fmt: skip
+        result = gateway.authorize(
+            request.auth,
+            data.validated_data["action"],
+            data.validated_data["params"],
+            tool_use_id=data.validated_data["tool_use_id"],
+            execute=False,
+            verified_session=request.user.session,
+        )
+        return Response(
+            {
+                "decision": result.decision,
+                "tier": result.tier,
+                "action_request_id": result.action_request_id,
+                "reason": result.reason,
+            }
+        )
 
 
 def _action_for(request: Request, pk: Any) -> ActionRequest:
     ar = ActionRequest.objects.filter(pk=pk).first()
     if ar is None or ar.session_id != request.user.session.pk:
         if ar is not None:
-            audit.record("api.cross_session_refused", request.user.agent, session=request.user.session,
-                         outcome="denied", details={"action_request": str(pk)})  # fmt: skip
+            audit.record(
+                "api.cross_session_refused",
+                request.user.agent,
+                session=request.user.session,
+                outcome="denied",
+                details={"action_request": str(pk)},
+            )
         raise NotFound()
     return ar
 
@@ -209,9 +260,12 @@ class ActionView(APIView):
     throttle_classes = []
 
     @extend_schema(
-        parameters=[OpenApiParameter("wait", int, description=f"long-poll up to this many seconds (max {LONG_POLL_MAX})")],
-        responses={200: ActionStatus}, summary="The status of an action (long-poll with ?wait=)",
-    )  # fmt: skip
+        parameters=[
+            OpenApiParameter("wait", int, description=f"long-poll up to this many seconds (max {LONG_POLL_MAX})")
+        ],
+        responses={200: ActionStatus},
+        summary="The status of an action (long-poll with ?wait=)",
+    )
     def get(self, request: Request, pk: Any) -> Response:
         session = _session_of_token(request, allow_paused=True)
         ar = ActionRequest.objects.filter(pk=pk, session=session).first()
@@ -222,8 +276,10 @@ class ActionView(APIView):
         except ValueError:
             raise ValidationError({"wait": "a whole number of seconds"}) from None
         deadline = time.monotonic() + wait
-        while ar.status in (ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED) \
-                and time.monotonic() < deadline:  # fmt: skip
+        while (
+            ar.status in (ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.25)  # long-poll: the client asked to wait for a change
             ar.refresh_from_db()
         return Response(_status(ar))
@@ -236,8 +292,14 @@ def _session_of_token(request: Request, *, allow_paused: bool) -> AgentSession:
     token = _bearer(request) or ""
     row = SessionToken.objects.select_related("session").filter(token_hash=sessions.hash_token(token)).first()
     problem = sessions.check_token_row(row)
-    if problem is None and row is not None and (row.session.status == AgentSession.Status.ACTIVE or (
-            allow_paused and row.session.status == AgentSession.Status.AWAITING_APPROVAL)):  # fmt: skip
+    if (
+        problem is None
+        and row is not None
+        and (
+            row.session.status == AgentSession.Status.ACTIVE
+            or (allow_paused and row.session.status == AgentSession.Status.AWAITING_APPROVAL)
+        )
+    ):
         return row.session
     from rest_framework.exceptions import AuthenticationFailed
 
@@ -255,8 +317,12 @@ class ActionResultView(APIView):
         data.is_valid(raise_exception=True)
         ar = _action_for(request, pk)
         try:
-            ar = gateway.report_result(ar, outcome=data.validated_data["outcome"], result=data.validated_data["result"],
-                                       error=data.validated_data["error"])  # fmt: skip
+            ar = gateway.report_result(
+                ar,
+                outcome=data.validated_data["outcome"],
+                result=data.validated_data["result"],
+                error=data.validated_data["error"],
+            )
         except gateway.ReportRefused as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(_status(ar))
@@ -271,10 +337,15 @@ class SessionEndView(APIView):
     def post(self, request: Request, pk: Any) -> Response:
         if str(request.user.session.pk) != str(pk):
             raise NotFound()
-        ended = sessions.terminate(request.user.session, reason="ended by the runtime",
-                                   actor=f"agent:{request.user.agent.name}", status=AgentSession.Status.COMPLETED)  # fmt: skip
-        return Response({"session_id": ended.pk, "status": ended.status,
-                         "termination_verified": ended.termination_verified})  # fmt: skip
+        ended = sessions.terminate(
+            request.user.session,
+            reason="ended by the runtime",
+            actor=f"agent:{request.user.agent.name}",
+            status=AgentSession.Status.COMPLETED,
+        )
+        return Response(
+            {"session_id": ended.pk, "status": ended.status, "termination_verified": ended.termination_verified}
+        )
 
 
 class AuditEventsView(APIView):
@@ -282,20 +353,31 @@ class AuditEventsView(APIView):
     permission_classes = [IsAuditor]
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, {"type": "string", "pattern": NO_NUL}) for name in
-                    ("kind", "agent", "workflow", "session", "system", "actor", "outcome")]
-        + [OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME),
-           OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),
-           OpenApiParameter("limit", int, description="at most 500")],
-        responses={200: inline_serializer("EventPage", {"events": EventOut(many=True),
-                                                        "next_before": serializers.IntegerField(allow_null=True)})},
+        parameters=[
+            OpenApiParameter(name, {"type": "string", "pattern": NO_NUL})
+            for name in ("kind", "agent", "workflow", "session", "system", "actor", "outcome")
+        ]
+        + [
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter("before", int, description="keyset pagination: events with seq below this"),
+            OpenApiParameter("limit", int, description="at most 500"),
+        ],
+        responses={
+            200: inline_serializer(
+                "EventPage", {"events": EventOut(many=True), "next_before": serializers.IntegerField(allow_null=True)}
+            )
+        },
         summary="Search the audit trail (compliance and security)",
-    )  # fmt: skip
+    )
     def get(self, request: Request) -> Response:
         from audit.views import filtered
 
-        blank = [k for k in ("since", "until", "before", "limit") if k in request.query_params
-                 and not request.query_params[k].strip()]  # fmt: skip
+        blank = [
+            k
+            for k in ("since", "until", "before", "limit")
+            if k in request.query_params and not request.query_params[k].strip()
+        ]
         if blank:
             raise ValidationError({k: "must not be empty" for k in blank})
         events, _, errors = filtered(request.query_params)
@@ -310,5 +392,9 @@ class AuditEventsView(APIView):
             raise ValidationError({"detail": "limit and before are whole numbers"}) from None
         page: QuerySet[AuditEvent] = events.order_by("-seq")[: limit + 1]
         rows = list(page)
-        return Response({"events": EventOut(rows[:limit], many=True).data,
-                         "next_before": rows[limit - 1].seq if len(rows) > limit else None})
+        return Response(
+            {
+                "events": EventOut(rows[:limit], many=True).data,
+                "next_before": rows[limit - 1].seq if len(rows) > limit else None,
+            }
+        )

@@ -4,6 +4,7 @@ A connector receives the ServiceCredential from the gateway; the model never see
 `execute` must be idempotent by `idempotency_key` (the ActionRequest id): called twice with
 the same key, it does the work once and returns the same result.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -36,8 +37,13 @@ class Connector(ABC):
 
     @abstractmethod
     def execute(
-        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str,
-        *, session: Any = None,
+        self,
+        action: str,
+        params: dict[str, Any],
+        credential: ServiceCredential | None,
+        idempotency_key: str,
+        *,
+        session: Any = None,
     ) -> dict[str, Any]:
         """Do the action. Returns {"data_object": name, "data": record | [records] | {...}}.
 

@@ -1,4 +1,5 @@
 """Connectors for the demo systems (demo_systems app): a CRM, a helpdesk and outbound mail."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,13 +20,25 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _customer(c: Customer) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "email": c.email, "ssn": c.ssn,
-            "credit_limit": float(c.credit_limit), "status": c.status}  # fmt: skip
+    return {
+        "id": c.id,
+        "name": c.name,
+        "email": c.email,
+        "ssn": c.ssn,
+        "credit_limit": float(c.credit_limit),
+        "status": c.status,
+    }
 
 
 def _ticket(t: Ticket) -> dict[str, Any]:
-    return {"id": t.id, "subject": t.subject, "body": t.body, "requester_email": t.requester_email,
-            "status": t.status, "customer_id": t.customer_id}  # fmt: skip
+    return {
+        "id": t.id,
+        "subject": t.subject,
+        "body": t.body,
+        "requester_email": t.requester_email,
+        "status": t.status,
+        "customer_id": t.customer_id,
+    }
 
 
 class DemoConnector(Connector):
@@ -58,11 +71,18 @@ class DemoConnector(Connector):
     def revoke_secret(self, credential: ServiceCredential, secret: str) -> None:
         from django.utils import timezone
 
-        ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(secret)).update(active=False, revoked_at=timezone.now())
+        ApiKey.objects.filter(system=self.id, key_hash=ApiKey.hash(secret)).update(
+            active=False, revoked_at=timezone.now()
+        )
 
     def execute(
-        self, action: str, params: dict[str, Any], credential: ServiceCredential | None, idempotency_key: str,
-        *, session: Any = None,
+        self,
+        action: str,
+        params: dict[str, Any],
+        credential: ServiceCredential | None,
+        idempotency_key: str,
+        *,
+        session: Any = None,
     ) -> dict[str, Any]:
         try:
             self._authenticate(credential)
@@ -109,19 +129,33 @@ def _search_customers(params: dict[str, Any]) -> dict[str, Any]:
 
 def _list_refunds(params: dict[str, Any]) -> dict[str, Any]:
     refunds = Refund.objects.filter(customer_id=params["customer_id"]).order_by("created_at")
-    return {"data_object": "crm.refund", "data": [
-        {"customer_id": r.customer_id, "amount": float(r.amount), "currency": r.currency, "reason": r.reason}
-        for r in refunds
-    ]}  # fmt: skip
+    return {
+        "data_object": "crm.refund",
+        "data": [
+            {"customer_id": r.customer_id, "amount": float(r.amount), "currency": r.currency, "reason": r.reason}
+            for r in refunds
+        ],
+    }
 
 
 def _issue_refund(params: dict[str, Any]) -> dict[str, Any]:
     if not Customer.objects.filter(id=params["customer_id"]).exists():
         raise ConnectorError("crm: no such customer")
-    refund = Refund.objects.create(customer_id=params["customer_id"], amount=Decimal(str(params["amount"])),
-                                   currency=params.get("currency", "EUR"), reason=params["reason"])  # fmt: skip
-    return {"data_object": "crm.refund", "data": {"refund_id": refund.id, "customer_id": refund.customer_id,
-                                                  "amount": float(refund.amount), "currency": refund.currency}}
+    refund = Refund.objects.create(
+        customer_id=params["customer_id"],
+        amount=Decimal(str(params["amount"])),
+        currency=params.get("currency", "EUR"),
+        reason=params["reason"],
+    )
+    return {
+        "data_object": "crm.refund",
+        "data": {
+            "refund_id": refund.id,
+            "customer_id": refund.customer_id,
+            "amount": float(refund.amount),
+            "currency": refund.currency,
+        },
+    }
 
 
 def _add_note(params: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +166,15 @@ def _add_note(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _update_credit_limit(params: dict[str, Any]) -> dict[str, Any]:
-    updated = Customer.objects.filter(id=params["customer_id"]).update(credit_limit=Decimal(str(params["credit_limit"])))
+    updated = Customer.objects.filter(id=params["customer_id"]).update(
+        credit_limit=Decimal(str(params["credit_limit"]))
+    )
     if not updated:
         raise ConnectorError("crm: no such customer")
-    return {"data_object": "crm.customer", "data": {"id": params["customer_id"], "credit_limit": params["credit_limit"]}}
+    return {
+        "data_object": "crm.customer",
+        "data": {"id": params["customer_id"], "credit_limit": params["credit_limit"]},
+    }
 
 
 def _delete_customer(params: dict[str, Any]) -> dict[str, Any]:
@@ -162,8 +201,9 @@ def _search_tickets(params: dict[str, Any]) -> dict[str, Any]:
 def _add_comment(params: dict[str, Any]) -> dict[str, Any]:
     if not Ticket.objects.filter(id=params["ticket_id"]).exists():
         raise ConnectorError("ticketing: no such ticket")
-    comment = Comment.objects.create(ticket_id=params["ticket_id"], body=params["body"],
-                                     public=bool(params.get("public", False)))  # fmt: skip
+    comment = Comment.objects.create(
+        ticket_id=params["ticket_id"], body=params["body"], public=bool(params.get("public", False))
+    )
     return {"data_object": "ticketing.comment", "data": {"comment_id": comment.id, "ticket_id": comment.ticket_id}}
 
 
@@ -180,10 +220,17 @@ def _send_email(params: dict[str, Any]) -> dict[str, Any]:
 
 class DemoCRM(DemoConnector):
     id = "demo_crm"
-    reads = {"crm.get_customer": _get_customer, "crm.search_customers": _search_customers,
-             "crm.list_refunds": _list_refunds}  # fmt: skip
-    writes = {"crm.issue_refund": _issue_refund, "crm.add_note": _add_note,
-              "crm.update_credit_limit": _update_credit_limit, "crm.delete_customer": _delete_customer}  # fmt: skip
+    reads = {
+        "crm.get_customer": _get_customer,
+        "crm.search_customers": _search_customers,
+        "crm.list_refunds": _list_refunds,
+    }
+    writes = {
+        "crm.issue_refund": _issue_refund,
+        "crm.add_note": _add_note,
+        "crm.update_credit_limit": _update_credit_limit,
+        "crm.delete_customer": _delete_customer,
+    }
 
 
 class DemoTicketing(DemoConnector):
@@ -225,8 +272,9 @@ def _post_webhook(params: dict[str, Any]) -> dict[str, Any]:
     import urllib.request
 
     body = json.dumps(params["event"], sort_keys=True).encode()
-    request = urllib.request.Request(params["url"], data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "Warden/1"})  # fmt: skip
+    request = urllib.request.Request(
+        params["url"], data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "Warden/1"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status = int(response.status)

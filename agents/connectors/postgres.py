@@ -14,6 +14,7 @@ System.config:
 The system's ServiceCredential holds the admin DSN (a role with CREATEROLE and the grant
 option on the mapped tables); it is rotated like any other credential.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,6 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from django.db import transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -67,7 +67,9 @@ def _privileges(session: AgentSession, system: System) -> list[sql.Composable]:
     tables = system.config.get("tables", {})
     statements = []
     role = sql.Identifier(role_name(session.pk))
-    for obj, mode in session.workflow.grants.filter(data_object__system=system).values_list("data_object__name", "mode"):
+    for obj, mode in session.workflow.grants.filter(data_object__system=system).values_list(
+        "data_object__name", "mode"
+    ):
         spec = tables.get(obj)
         if not spec:
             continue
@@ -88,30 +90,45 @@ def provision_session_roles(session: AgentSession) -> list[str]:
     from governance.models import System
 
     made = []
-    systems = System.objects.filter(connector=PostgresConnector.id,
-                                    data_objects__grants__workflow=session.workflow).distinct()  # fmt: skip
+    systems = System.objects.filter(
+        connector=PostgresConnector.id, data_objects__grants__workflow=session.workflow
+    ).distinct()
     for system in systems:
         role, password = role_name(session.pk), secrets.token_urlsafe(24)
         credential = _credential(system)
         with _admin(credential) as conn:
             database = conn.info.dbname
-            schemas = {spec["table"].split(".", 1)[0] for spec in system.config.get("tables", {}).values()
-                       if "." in spec["table"]}  # fmt: skip
+            schemas = {
+                spec["table"].split(".", 1)[0]
+                for spec in system.config.get("tables", {}).values()
+                if "." in spec["table"]
+            }
             with conn.transaction():
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOINHERIT CONNECTION LIMIT 5 PASSWORD {} VALID UNTIL {}").format(
-                    sql.Identifier(role), sql.Literal(password), sql.Literal(session.expires_at.isoformat())))
-                conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database),
-                                                                                   sql.Identifier(role)))  # fmt: skip
+                conn.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN NOINHERIT CONNECTION LIMIT 5 PASSWORD {} VALID UNTIL {}").format(
+                        sql.Identifier(role), sql.Literal(password), sql.Literal(session.expires_at.isoformat())
+                    )
+                )
+                conn.execute(
+                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(role))
+                )
                 for schema in sorted(schemas or {"public"}):
-                    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema),
-                                                                                  sql.Identifier(role)))  # fmt: skip
+                    conn.execute(
+                        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role))
+                    )
                 for statement in _privileges(session, system):
                     conn.execute(statement)
                 # The connector's idempotency log: technical, not data, and append-only for the role.
-                conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.Identifier(LOG_TABLE),
-                                                                                sql.Identifier(role)))  # fmt: skip
-        SessionDatabaseRole.objects.create(session=session, system=system.name, role=role,
-                                           password_encrypted=crypto.encrypt(password), valid_until=session.expires_at)
+                conn.execute(
+                    sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sql.Identifier(LOG_TABLE), sql.Identifier(role))
+                )
+        SessionDatabaseRole.objects.create(
+            session=session,
+            system=system.name,
+            role=role,
+            password_encrypted=crypto.encrypt(password),
+            valid_until=session.expires_at,
+        )
         made.append(role)
     return made
 
@@ -155,7 +172,9 @@ def reap_orphan_roles() -> int:
     from agents.models import AgentSession, SessionDatabaseRole
     from governance.models import System
 
-    live = {role_name(pk) for pk in AgentSession.objects.filter(status__in=AgentSession.LIVE).values_list("pk", flat=True)}
+    live = {
+        role_name(pk) for pk in AgentSession.objects.filter(status__in=AgentSession.LIVE).values_list("pk", flat=True)
+    }
     reaped = 0
     for system in System.objects.filter(connector=PostgresConnector.id):
         try:
@@ -163,12 +182,18 @@ def reap_orphan_roles() -> int:
         except ConnectorError:
             continue
         with conn:
-            roles = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
-                                                [ROLE_PREFIX.replace("_", r"\_") + "%"])]  # fmt: skip
+            roles = [
+                r
+                for (r,) in conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", [ROLE_PREFIX.replace("_", r"\_") + "%"]
+                )
+            ]
             for role in roles:
                 if role not in live:
                     _drop(conn, role)
-                    SessionDatabaseRole.objects.filter(role=role, dropped_at__isnull=True).update(dropped_at=timezone.now())
+                    SessionDatabaseRole.objects.filter(role=role, dropped_at__isnull=True).update(
+                        dropped_at=timezone.now()
+                    )
                     reaped += 1
     return reaped
 
@@ -179,8 +204,15 @@ class PostgresConnector(Connector):
     def describe(self) -> list[ActionDescription]:
         return []  # actions are configured per system (System.config["actions"])
 
-    def execute(self, action: str, params: dict[str, Any], credential: ServiceCredential | None,
-                idempotency_key: str, *, session: AgentSession | None = None) -> dict[str, Any]:  # fmt: skip
+    def execute(
+        self,
+        action: str,
+        params: dict[str, Any],
+        credential: ServiceCredential | None,
+        idempotency_key: str,
+        *,
+        session: AgentSession | None = None,
+    ) -> dict[str, Any]:
         from agents.models import SessionDatabaseRole
         from governance import crypto
 
@@ -190,7 +222,9 @@ class PostgresConnector(Connector):
         spec = system.config.get("actions", {}).get(action)
         if spec is None:
             raise ConnectorError(f"postgres: action {action!r} is not configured for system {system.name!r}")
-        record = SessionDatabaseRole.objects.filter(session=session, system=system.name, dropped_at__isnull=True).first()
+        record = SessionDatabaseRole.objects.filter(
+            session=session, system=system.name, dropped_at__isnull=True
+        ).first()
         if record is None:
             raise ConnectorError("postgres: this session has no database role")
         dsn = _dsn_for_role(credential.reveal(), record.role, crypto.decrypt(record.password_encrypted))
@@ -208,7 +242,9 @@ class PostgresConnector(Connector):
         info = psycopg.conninfo.conninfo_to_dict(credential.reveal())
         password = secrets.token_urlsafe(24)
         with _admin(credential) as conn:
-            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(info["user"]), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(info["user"]), sql.Literal(password))
+            )
         info["password"] = password
         return psycopg.conninfo.make_conninfo(**info)
 
@@ -222,38 +258,46 @@ class PostgresConnector(Connector):
         pass  # a password change already retired the old password
 
 
-def run_statement(conn: psycopg.Connection, spec: dict[str, Any], table: sql.Composable, params: dict[str, Any],
-                  idempotency_key: str) -> dict[str, Any]:  # fmt: skip
+def run_statement(
+    conn: psycopg.Connection, spec: dict[str, Any], table: sql.Composable, params: dict[str, Any], idempotency_key: str
+) -> dict[str, Any]:
     op, data_object = spec["op"], spec["data_object"]
     if op == "select":
         filters = {k: v for k, v in params.items() if k != "limit"}
         where = sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in filters)
         query = sql.SQL("SELECT * FROM {}{} LIMIT {}").format(
-            table, sql.SQL(" WHERE ") + where if filters else sql.SQL(""), sql.Literal(int(params.get("limit", 50))))
+            table, sql.SQL(" WHERE ") + where if filters else sql.SQL(""), sql.Literal(int(params.get("limit", 50)))
+        )
         with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
             rows = cursor.execute(query, list(filters.values())).fetchall()
         return {"data_object": data_object, "data": json.loads(json.dumps(rows, default=str))}
     with conn.transaction():
-        done = conn.execute(sql.SQL("SELECT response FROM {} WHERE key = %s").format(sql.Identifier(LOG_TABLE)),
-                            [idempotency_key]).fetchone()  # fmt: skip
+        done = conn.execute(
+            sql.SQL("SELECT response FROM {} WHERE key = %s").format(sql.Identifier(LOG_TABLE)), [idempotency_key]
+        ).fetchone()
         if done:
             return done[0]
         if op == "insert":
             cols = list(params)
             query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                table, sql.SQL(", ").join(map(sql.Identifier, cols)), sql.SQL(", ").join(sql.Placeholder() * len(cols)))
+                table, sql.SQL(", ").join(map(sql.Identifier, cols)), sql.SQL(", ").join(sql.Placeholder() * len(cols))
+            )
             count = conn.execute(query, [params[c] for c in cols]).rowcount
         elif op == "update":
             keys, sets = spec.get("key", ["id"]), [c for c in spec.get("set", []) if c in params]
             query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
-                table, sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in sets),
-                sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in keys))
+                table,
+                sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in sets),
+                sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder()) for k in keys),
+            )
             count = conn.execute(query, [params[c] for c in sets] + [params[k] for k in keys]).rowcount
         else:
             raise ConnectorError(f"postgres: unknown operation {op!r}")
         response = {"data_object": data_object, "data": {"rows": count}}
-        conn.execute(sql.SQL("INSERT INTO {} (key, response) VALUES (%s, %s)").format(sql.Identifier(LOG_TABLE)),
-                     [idempotency_key, psycopg.types.json.Jsonb(response)])  # fmt: skip
+        conn.execute(
+            sql.SQL("INSERT INTO {} (key, response) VALUES (%s, %s)").format(sql.Identifier(LOG_TABLE)),
+            [idempotency_key, psycopg.types.json.Jsonb(response)],
+        )
     return response
 
 

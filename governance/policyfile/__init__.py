@@ -1,4 +1,5 @@
 """Policy as code: read a YAML policy, plan it against the database, apply it, export it."""
+
 from __future__ import annotations
 
 import yaml
@@ -23,6 +24,16 @@ def export_yaml() -> str:
 
 
 __all__ = [
-    "Change", "PolicyError", "apply_policy", "export_yaml", "from_database", "from_document",
-    "load", "plan", "snapshot_from_state", "summary", "to_document", "validate",
-]  # fmt: skip
+    "Change",
+    "PolicyError",
+    "apply_policy",
+    "export_yaml",
+    "from_database",
+    "from_document",
+    "load",
+    "plan",
+    "snapshot_from_state",
+    "summary",
+    "to_document",
+    "validate",
+]

@@ -1,4 +1,5 @@
 """Plan and apply a policy: the difference between the file and the database, in one transaction."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,16 +12,29 @@ from django.db.models import ProtectedError
 
 import audit
 from governance.models import (
-    AccessGrant, ActionType, AgentIdentity, ContextRule, DataObject, System, TierAssignment, ValueList,
-    Workflow, WorkflowVersion,
-)  # fmt: skip
+    AccessGrant,
+    ActionType,
+    AgentIdentity,
+    ContextRule,
+    DataObject,
+    System,
+    TierAssignment,
+    ValueList,
+    Workflow,
+    WorkflowVersion,
+)
 from governance.policyfile.load import PolicyError
 from governance.policyfile.state import KINDS, State, from_database, workflow_spec
 
 SINGULAR = {
-    "lists": "list", "systems": "system", "data_objects": "data object", "action_types": "action type",
-    "context_rules": "context rule", "workflows": "workflow", "agents": "agent",
-}  # fmt: skip
+    "lists": "list",
+    "systems": "system",
+    "data_objects": "data object",
+    "action_types": "action type",
+    "context_rules": "context rule",
+    "workflows": "workflow",
+    "agents": "agent",
+}
 
 
 @dataclass(frozen=True)
@@ -76,20 +90,31 @@ def _upsert(kind: str, name: str, spec: dict[str, Any], actor: str) -> None:
             name=name, defaults={**spec, "system": System.objects.get(name=spec["system"])}
         )
     elif kind == "action_types":
-        action, _ = ActionType.objects.update_or_create(name=name, defaults={
-            "system": System.objects.get(name=spec["system"]), "mode": spec["mode"],
-            "params_schema": spec["params_schema"], "description": spec["description"], "egress": spec["egress"],
-        })  # fmt: skip
+        action, _ = ActionType.objects.update_or_create(
+            name=name,
+            defaults={
+                "system": System.objects.get(name=spec["system"]),
+                "mode": spec["mode"],
+                "params_schema": spec["params_schema"],
+                "description": spec["description"],
+                "egress": spec["egress"],
+            },
+        )
         action.data_objects.set(DataObject.objects.filter(name__in=spec["data_objects"]))
     elif kind == "context_rules":
         ContextRule.objects.update_or_create(data_type=name, defaults=spec)
     elif kind == "workflows":
         _upsert_workflow(name, spec, actor)
     elif kind == "agents":
-        agent, _ = AgentIdentity.objects.update_or_create(name=name, defaults={
-            "description": spec["description"], "owner": spec["owner"], "status": spec["status"],
-            "recertify_by": dt.date.fromisoformat(spec["recertify_by"]) if spec["recertify_by"] else None,
-        })  # fmt: skip
+        agent, _ = AgentIdentity.objects.update_or_create(
+            name=name,
+            defaults={
+                "description": spec["description"],
+                "owner": spec["owner"],
+                "status": spec["status"],
+                "recertify_by": dt.date.fromisoformat(spec["recertify_by"]) if spec["recertify_by"] else None,
+            },
+        )
         agent.workflows.set(Workflow.objects.filter(name__in=spec["workflows"]))
 
 
@@ -111,8 +136,13 @@ def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
     )
     actions = {a.name: a for a in ActionType.objects.filter(name__in=[t["action"] for t in spec["tiers"]])}
     TierAssignment.objects.bulk_create(
-        TierAssignment(workflow=workflow, action_type=actions[t["action"]], tier=t["tier"],
-                       quorum=t["quorum"], conditions=t["conditions"])  # fmt: skip
+        TierAssignment(
+            workflow=workflow,
+            action_type=actions[t["action"]],
+            tier=t["tier"],
+            quorum=t["quorum"],
+            conditions=t["conditions"],
+        )
         for t in spec["tiers"]
     )
     new_spec = workflow_spec(workflow)
@@ -137,19 +167,28 @@ def open_access_reviews(workflow: Workflow, *, actor: str) -> int:
     due = timezone.now() + timedelta(days=settings.WARDEN_ACCESS_REVIEW_DAYS)
     opened = 0
     for agent in workflow.agents.exclude(status=AgentIdentity.Status.DEPROVISIONED):
-        AccessReview.objects.create(agent=agent, workflow=workflow, from_version=versions[1].version,
-                                    to_version=versions[0].version, due_by=due)  # fmt: skip
-        audit.record("review.opened", actor, workflow=workflow, outcome="open",
-                     details={"agent": agent.name, "version": versions[0].version, "due_by": due.isoformat()})
+        AccessReview.objects.create(
+            agent=agent, workflow=workflow, from_version=versions[1].version, to_version=versions[0].version, due_by=due
+        )
+        audit.record(
+            "review.opened",
+            actor,
+            workflow=workflow,
+            outcome="open",
+            details={"agent": agent.name, "version": versions[0].version, "due_by": due.isoformat()},
+        )
         opened += 1
     return opened
 
 
 _MODELS = {
-    "lists": (ValueList, "name"), "systems": (System, "name"), "data_objects": (DataObject, "name"),
-    "action_types": (ActionType, "name"), "context_rules": (ContextRule, "data_type"),
+    "lists": (ValueList, "name"),
+    "systems": (System, "name"),
+    "data_objects": (DataObject, "name"),
+    "action_types": (ActionType, "name"),
+    "context_rules": (ContextRule, "data_type"),
     "workflows": (Workflow, "name"),
-}  # fmt: skip
+}
 
 
 def _remove(change: Change) -> None:
@@ -161,9 +200,9 @@ def _remove(change: Change) -> None:
         model.objects.get(**{key: change.name}).delete()
     except ProtectedError as exc:
         users = sorted({str(obj) for obj in exc.protected_objects})[:5]
-        raise PolicyError([
-            f"{change.kind}: cannot delete {SINGULAR[change.kind]} {change.name!r}: still used by {', '.join(users)}"
-        ]) from None
+        raise PolicyError(
+            [f"{change.kind}: cannot delete {SINGULAR[change.kind]} {change.name!r}: still used by {', '.join(users)}"]
+        ) from None
 
 
 def apply_policy(desired: State, *, actor: str, dry_run: bool = False, source: str = "") -> list[Change]:
@@ -187,7 +226,9 @@ def apply_policy(desired: State, *, actor: str, dry_run: bool = False, source: s
                 details={"kind": SINGULAR[change.kind], "name": change.name, "fields": list(change.fields)},
             )
         audit.record(
-            "policy.applied", actor, outcome="applied",
+            "policy.applied",
+            actor,
+            outcome="applied",
             details={"source": source, "summary": summary(changes), "changes": [str(c) for c in changes]},
-        )  # fmt: skip
+        )
     return changes

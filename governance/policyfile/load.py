@@ -1,4 +1,5 @@
 """Reading and validating a policy file. Every error carries its path in the file."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,16 +31,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -145,8 +144,14 @@ class _Checker:
                     self.error(f"agents[{i}].recertify_by", f"{agent['recertify_by']!r} is not a date (YYYY-MM-DD)")
         return self.errors
 
-    def _workflow(self, where: str, workflow: dict[str, Any], data_objects: dict[str, Any],
-                  actions: dict[str, Any], lists: dict[str, list[Any]]) -> None:  # fmt: skip
+    def _workflow(
+        self,
+        where: str,
+        workflow: dict[str, Any],
+        data_objects: dict[str, Any],
+        actions: dict[str, Any],
+        lists: dict[str, list[Any]],
+    ) -> None:
         for j, destination in enumerate(workflow.get("destinations") or []):
             if destination["type"] != "initiator" and not destination.get("value"):
                 self.error(f"{where}.destinations[{j}]", f"a {destination['type']} destination needs a 'value'")
@@ -166,10 +171,15 @@ class _Checker:
             seen.add(name)
             if self.ref(f"{at}.action", "action", name, actions):
                 action = actions[name]
-                missing = [f"{action['mode']} on {obj}" for obj in action["data_objects"]
-                           if (obj, action["mode"]) not in granted]  # fmt: skip
+                missing = [
+                    f"{action['mode']} on {obj}"
+                    for obj in action["data_objects"]
+                    if (obj, action["mode"]) not in granted
+                ]
                 if missing:
-                    self.error(f"{at}.action", f"{name!r} needs {', '.join(missing)}, which the access map does not grant")
+                    self.error(
+                        f"{at}.action", f"{name!r} needs {', '.join(missing)}, which the access map does not grant"
+                    )
             for k, condition in enumerate(tier.get("conditions") or []):
                 try:
                     compile_condition(condition, lists)
@@ -177,8 +187,10 @@ class _Checker:
                     self.error(f"{at}.conditions[{k}]", str(exc))
                     continue
                 if condition["tier"] <= tier["tier"]:
-                    self.error(f"{at}.conditions[{k}].tier",
-                               f"tier {condition['tier']} does not raise the assigned tier {tier['tier']}")  # fmt: skip
+                    self.error(
+                        f"{at}.conditions[{k}].tier",
+                        f"tier {condition['tier']} does not raise the assigned tier {tier['tier']}",
+                    )
 
 
 def validate(doc: Any) -> list[str]:

@@ -1,4 +1,5 @@
 """The shape of a policy file, as a JSON schema. Reference checks live in validate.py."""
+
 from __future__ import annotations
 
 from governance.conditions import OPERATORS
@@ -37,51 +38,85 @@ DOCUMENT = _obj(
         "propertyNames": NAME,
         "additionalProperties": _list_of({"type": ["string", "number", "boolean"]}),
     },
-    systems=_list_of(_obj(
-        ["name", "connector"],
-        name=NAME, display_name=TEXT, connector=NAME, description=TEXT, config={"type": "object"},
-    )),
-    data_objects=_list_of(_obj(
-        ["name", "system"],
-        name=NAME, system=NAME, description=TEXT,
-        sensitivity={"enum": SENSITIVITIES},
-        fields={"type": "object", "additionalProperties": NAME},
-    )),
-    action_types=_list_of(_obj(
-        ["name", "system", "mode", "data_objects"],
-        name=NAME, system=NAME, mode={"enum": ["read", "write"]}, description=TEXT,
-        data_objects={**_list_of(NAME), "minItems": 1},
-        params_schema={"type": "object"},
-        egress=_obj(["type", "param"], type={"enum": list(EGRESS_TYPES)}, param={"type": "string", "minLength": 1}),
-    )),
-    context_rules=_list_of(_obj(
-        ["data_type"],
-        data_type=NAME, description=TEXT,
-        handling={"enum": ["full", "redacted", "summarized", "never"]},
-        clear={"enum": ["step", "session"]},
-        persist={"type": "boolean"},
-    )),
-    workflows=_list_of(_obj(
-        ["name"],
-        name=NAME, description=TEXT, owner=TEXT,
-        max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
-        on_reject={"enum": ["continue", "end"]},
-        destinations=_list_of(_obj(
-            ["type"], type={"enum": list(DESTINATION_TYPES)}, value={"type": "string", "minLength": 1},
-            clearance={"enum": SENSITIVITIES},
-        )),
-        access=_list_of(_obj(["data_object", "mode"], data_object=NAME, mode={"enum": ["read", "write"]})),
-        tiers=_list_of(_obj(
-            ["action", "tier"],
-            action=NAME, tier=TIER, quorum={"type": "integer", "minimum": 1, "maximum": 10},
-            conditions=_list_of(CONDITION),
-        )),
-    )),
-    agents=_list_of(_obj(
-        ["name", "owner"],
-        name=NAME, description=TEXT, owner={"type": "string", "minLength": 1},
-        status={"enum": ["active", "suspended", "deprovisioned"]},
-        recertify_by={"type": ["string", "null"]},
-        workflows=_list_of(NAME),
-    )),
-)  # fmt: skip
+    systems=_list_of(
+        _obj(
+            ["name", "connector"],
+            name=NAME,
+            display_name=TEXT,
+            connector=NAME,
+            description=TEXT,
+            config={"type": "object"},
+        )
+    ),
+    data_objects=_list_of(
+        _obj(
+            ["name", "system"],
+            name=NAME,
+            system=NAME,
+            description=TEXT,
+            sensitivity={"enum": SENSITIVITIES},
+            fields={"type": "object", "additionalProperties": NAME},
+        )
+    ),
+    action_types=_list_of(
+        _obj(
+            ["name", "system", "mode", "data_objects"],
+            name=NAME,
+            system=NAME,
+            mode={"enum": ["read", "write"]},
+            description=TEXT,
+            data_objects={**_list_of(NAME), "minItems": 1},
+            params_schema={"type": "object"},
+            egress=_obj(["type", "param"], type={"enum": list(EGRESS_TYPES)}, param={"type": "string", "minLength": 1}),
+        )
+    ),
+    context_rules=_list_of(
+        _obj(
+            ["data_type"],
+            data_type=NAME,
+            description=TEXT,
+            handling={"enum": ["full", "redacted", "summarized", "never"]},
+            clear={"enum": ["step", "session"]},
+            persist={"type": "boolean"},
+        )
+    ),
+    workflows=_list_of(
+        _obj(
+            ["name"],
+            name=NAME,
+            description=TEXT,
+            owner=TEXT,
+            max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
+            on_reject={"enum": ["continue", "end"]},
+            destinations=_list_of(
+                _obj(
+                    ["type"],
+                    type={"enum": list(DESTINATION_TYPES)},
+                    value={"type": "string", "minLength": 1},
+                    clearance={"enum": SENSITIVITIES},
+                )
+            ),
+            access=_list_of(_obj(["data_object", "mode"], data_object=NAME, mode={"enum": ["read", "write"]})),
+            tiers=_list_of(
+                _obj(
+                    ["action", "tier"],
+                    action=NAME,
+                    tier=TIER,
+                    quorum={"type": "integer", "minimum": 1, "maximum": 10},
+                    conditions=_list_of(CONDITION),
+                )
+            ),
+        )
+    ),
+    agents=_list_of(
+        _obj(
+            ["name", "owner"],
+            name=NAME,
+            description=TEXT,
+            owner={"type": "string", "minLength": 1},
+            status={"enum": ["active", "suspended", "deprovisioned"]},
+            recertify_by={"type": ["string", "null"]},
+            workflows=_list_of(NAME),
+        )
+    ),
+)

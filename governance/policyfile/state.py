@@ -4,13 +4,22 @@ State = {kind: {name: spec}}, with defaults filled in and unordered lists sorted
 comparing the two forms gives the plan, and exporting the database gives a file that
 applies unchanged.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from governance.models import (
-    AccessGrant, ActionType, AgentIdentity, ContextRule, DataObject, System, TierAssignment, ValueList, Workflow,
-)  # fmt: skip
+    AccessGrant,
+    ActionType,
+    AgentIdentity,
+    ContextRule,
+    DataObject,
+    System,
+    TierAssignment,
+    ValueList,
+    Workflow,
+)
 
 State = dict[str, dict[str, dict[str, Any]]]
 
@@ -25,9 +34,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "action_types": {"description": "", "params_schema": {}, "egress": {}},
     "context_rules": {"handling": "full", "clear": "session", "persist": True, "description": ""},
     "workflows": {
-        "description": "", "owner": "", "max_session_seconds": 900, "on_reject": "continue",
-        "destinations": [], "access": [], "tiers": [],
-    },  # fmt: skip
+        "description": "",
+        "owner": "",
+        "max_session_seconds": 900,
+        "on_reject": "continue",
+        "destinations": [],
+        "access": [],
+        "tiers": [],
+    },
     "agents": {"description": "", "status": "active", "recertify_by": None, "workflows": []},
 }
 
@@ -47,8 +61,10 @@ def normalize_item(kind: str, item: dict[str, Any]) -> dict[str, Any]:
         spec["data_objects"] = sorted(spec["data_objects"])
     elif kind == "workflows":
         spec["destinations"] = [{"clearance": "internal", **d} for d in spec["destinations"]]
-        spec["access"] = sorted(({"data_object": g["data_object"], "mode": g["mode"]} for g in spec["access"]),
-                                key=lambda g: (g["data_object"], g["mode"]))  # fmt: skip
+        spec["access"] = sorted(
+            ({"data_object": g["data_object"], "mode": g["mode"]} for g in spec["access"]),
+            key=lambda g: (g["data_object"], g["mode"]),
+        )
         spec["tiers"] = sorted((_tier(t) for t in spec["tiers"]), key=lambda t: t["action"])
     elif kind == "agents":
         spec["workflows"] = sorted(spec["workflows"])
@@ -69,14 +85,21 @@ def workflow_spec(workflow: Workflow) -> dict[str, Any]:
     """The normalized policy form of one workflow, as stored in WorkflowVersion."""
     grants = AccessGrant.objects.filter(workflow=workflow).values_list("data_object__name", "mode")
     tiers = TierAssignment.objects.filter(workflow=workflow).select_related("action_type")
-    return normalize_item("workflows", {
-        "description": workflow.description, "owner": workflow.owner,
-        "max_session_seconds": workflow.max_session_seconds, "on_reject": workflow.on_reject,
-        "destinations": workflow.destinations,
-        "access": [{"data_object": d, "mode": m} for d, m in grants],
-        "tiers": [{"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": t.conditions}
-                  for t in tiers],
-    })  # fmt: skip
+    return normalize_item(
+        "workflows",
+        {
+            "description": workflow.description,
+            "owner": workflow.owner,
+            "max_session_seconds": workflow.max_session_seconds,
+            "on_reject": workflow.on_reject,
+            "destinations": workflow.destinations,
+            "access": [{"data_object": d, "mode": m} for d, m in grants],
+            "tiers": [
+                {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": t.conditions}
+                for t in tiers
+            ],
+        },
+    )
 
 
 def from_database() -> State:
@@ -84,40 +107,78 @@ def from_database() -> State:
     for vlist in ValueList.objects.all():
         state["lists"][vlist.name] = normalize_item("lists", {"values": vlist.values})
     for system in System.objects.all():
-        state["systems"][system.name] = normalize_item("systems", {
-            "display_name": system.display_name, "connector": system.connector,
-            "description": system.description, "config": system.config,
-        })  # fmt: skip
+        state["systems"][system.name] = normalize_item(
+            "systems",
+            {
+                "display_name": system.display_name,
+                "connector": system.connector,
+                "description": system.description,
+                "config": system.config,
+            },
+        )
     for obj in DataObject.objects.select_related("system"):
-        state["data_objects"][obj.name] = normalize_item("data_objects", {
-            "system": obj.system.name, "sensitivity": obj.sensitivity,
-            "description": obj.description, "fields": obj.fields,
-        })  # fmt: skip
+        state["data_objects"][obj.name] = normalize_item(
+            "data_objects",
+            {
+                "system": obj.system.name,
+                "sensitivity": obj.sensitivity,
+                "description": obj.description,
+                "fields": obj.fields,
+            },
+        )
     for action in ActionType.objects.select_related("system").prefetch_related("data_objects"):
-        state["action_types"][action.name] = normalize_item("action_types", {
-            "system": action.system.name, "mode": action.mode, "description": action.description,
-            "data_objects": [d.name for d in action.data_objects.all()], "params_schema": action.params_schema,
-            "egress": action.egress,
-        })  # fmt: skip
+        state["action_types"][action.name] = normalize_item(
+            "action_types",
+            {
+                "system": action.system.name,
+                "mode": action.mode,
+                "description": action.description,
+                "data_objects": [d.name for d in action.data_objects.all()],
+                "params_schema": action.params_schema,
+                "egress": action.egress,
+            },
+        )
     for rule in ContextRule.objects.all():
-        state["context_rules"][rule.data_type] = normalize_item("context_rules", {
-            "handling": rule.handling, "clear": rule.clear, "persist": rule.persist,
-            "description": rule.description,
-        })  # fmt: skip
+        state["context_rules"][rule.data_type] = normalize_item(
+            "context_rules",
+            {
+                "handling": rule.handling,
+                "clear": rule.clear,
+                "persist": rule.persist,
+                "description": rule.description,
+            },
+        )
     for workflow in Workflow.objects.all():
         state["workflows"][workflow.name] = workflow_spec(workflow)
     for agent in AgentIdentity.objects.prefetch_related("workflows"):
-        state["agents"][agent.name] = normalize_item("agents", {
-            "description": agent.description, "owner": agent.owner, "status": agent.status,
-            "recertify_by": agent.recertify_by.isoformat() if agent.recertify_by else None,
-            "workflows": [w.name for w in agent.workflows.all()],
-        })  # fmt: skip
+        state["agents"][agent.name] = normalize_item(
+            "agents",
+            {
+                "description": agent.description,
+                "owner": agent.owner,
+                "status": agent.status,
+                "recertify_by": agent.recertify_by.isoformat() if agent.recertify_by else None,
+                "workflows": [w.name for w in agent.workflows.all()],
+            },
+        )
     return state
 
 
 # Fields that identify an item come first in an exported file, so it reads like a hand-written one.
-_FIELD_ORDER = ("system", "connector", "display_name", "mode", "sensitivity", "owner", "status",
-                "recertify_by", "handling", "clear", "persist", "description")  # fmt: skip
+_FIELD_ORDER = (
+    "system",
+    "connector",
+    "display_name",
+    "mode",
+    "sensitivity",
+    "owner",
+    "status",
+    "recertify_by",
+    "handling",
+    "clear",
+    "persist",
+    "description",
+)
 
 
 def _field_rank(field: str) -> int:
@@ -135,8 +196,14 @@ def to_document(state: State) -> dict[str, Any]:
             item: dict[str, Any] = {KEY[kind]: name}
             for field, value in sorted(spec.items(), key=lambda kv: _field_rank(kv[0])):
                 if kind == "workflows" and field == "tiers":
-                    value = [{k: v for k, v in t.items() if not (k == "quorum" and v == 1)
-                              and not (k == "conditions" and not v)} for t in value]  # fmt: skip
+                    value = [
+                        {
+                            k: v
+                            for k, v in t.items()
+                            if not (k == "quorum" and v == 1) and not (k == "conditions" and not v)
+                        }
+                        for t in value
+                    ]
                 if field in DEFAULTS[kind] and DEFAULTS[kind][field] == value:
                     continue
                 item[field] = value

@@ -13,8 +13,14 @@ def start_session(demo):
     """Start a session of an agent on a workflow of the example policy; returns (session, token)."""
 
     def start(agent: str = "refund-bot", workflow: str = "refund-triage", **kwargs: Any) -> tuple[AgentSession, str]:
-        return sessions.start(agent, workflow, kwargs.pop("trigger", "test"),
-                              kwargs.pop("initiated_by", "user:alice"), kwargs.pop("input", "help"), **kwargs)
+        return sessions.start(
+            agent,
+            workflow,
+            kwargs.pop("trigger", "test"),
+            kwargs.pop("initiated_by", "user:alice"),
+            kwargs.pop("input", "help"),
+            **kwargs,
+        )
 
     return start
 

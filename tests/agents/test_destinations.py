@@ -1,4 +1,5 @@
 """Authorized destinations: data leaves only for places the workflow lists, at its clearance."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,8 +57,7 @@ def test_webhooks_go_only_to_listed_urls(demo, start_session) -> None:
         _, token = sessions.start("support-bot", "ticket-triage", "test", "user:dana")
         assert gateway.authorize(token, "hooks.post", {"url": listed.url, "event": {"ok": 1}}).executed
         refused = gateway.authorize(token, "hooks.post", {"url": other.url, "event": {"ok": 1}})
-        trick = gateway.authorize(token, "hooks.post", {"url": listed.url.replace("http://", "http://x@"),
-                                                         "event": {}})  # fmt: skip
+        trick = gateway.authorize(token, "hooks.post", {"url": listed.url.replace("http://", "http://x@"), "event": {}})
     finally:
         listed.close()
         other.close()
@@ -78,17 +78,30 @@ def test_a_final_answer_without_an_initiator_destination_is_withheld(demo, model
     assert SecurityAlert.objects.filter(kind="exfiltration").exists()
 
 
-@pytest.mark.parametrize("destination, kind, target, expected", [
-    ({"type": "email", "value": "a@example.com"}, "email", "A@Example.com", True),
-    ({"type": "email_domain", "value": "example.com"}, "email", "x@sub.example.com", True),
-    ({"type": "email_domain", "value": "example.com"}, "email", "x@example.com.evil.test", False),
-    ({"type": "email_domain", "value": "example.com"}, "email", "x@exаmple.com", False),
-    ({"type": "email_domain", "value": "example.com"}, "email", "x@evil.test, y@example.com", False),
-    ({"type": "webhook", "value": "https://h.example.com/hooks/"}, "webhook", "https://h.example.com/hooks/a", True),
-    ({"type": "webhook", "value": "https://h.example.com/hooks/"}, "webhook", "https://h.example.com/other", False),
-    ({"type": "webhook", "value": "https://h.example.com/hooks/"}, "webhook", "http://h.example.com/hooks/a", False),
-    ({"type": "email", "value": "a@example.com"}, "webhook", "a@example.com", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "destination, kind, target, expected",
+    [
+        ({"type": "email", "value": "a@example.com"}, "email", "A@Example.com", True),
+        ({"type": "email_domain", "value": "example.com"}, "email", "x@sub.example.com", True),
+        ({"type": "email_domain", "value": "example.com"}, "email", "x@example.com.evil.test", False),
+        ({"type": "email_domain", "value": "example.com"}, "email", "x@exаmple.com", False),
+        ({"type": "email_domain", "value": "example.com"}, "email", "x@evil.test, y@example.com", False),
+        (
+            {"type": "webhook", "value": "https://h.example.com/hooks/"},
+            "webhook",
+            "https://h.example.com/hooks/a",
+            True,
+        ),
+        ({"type": "webhook", "value": "https://h.example.com/hooks/"}, "webhook", "https://h.example.com/other", False),
+        (
+            {"type": "webhook", "value": "https://h.example.com/hooks/"},
+            "webhook",
+            "http://h.example.com/hooks/a",
+            False,
+        ),
+        ({"type": "email", "value": "a@example.com"}, "webhook", "a@example.com", False),
+    ],
+)
 def test_destination_matching(destination, kind, target, expected) -> None:
     assert _matches(destination, kind, target) is expected
 

@@ -1,4 +1,5 @@
 """agents.gateway.authorize per tier, with the audit events each leaves."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ from django.core import mail
 
 import audit
 from agents import gateway, sessions, signals
-from agents.models import ActionRequest, AgentSession, SecurityAlert
+from agents.models import ActionRequest, SecurityAlert
 from audit.chain import verify
 from audit.models import AuditEvent
 from demo_systems.models import Customer, Note, Refund
@@ -37,8 +38,9 @@ def test_tier_2_executes_and_notifies(start_session, kinds, django_capture_on_co
     session, token = start_session()
     kinds.mark()
     notified = []
-    signals.action_notified.connect(lambda action_request, **_: notified.append(action_request.action),
-                                    weak=False, dispatch_uid="test-notified")  # fmt: skip
+    signals.action_notified.connect(
+        lambda action_request, **_: notified.append(action_request.action), weak=False, dispatch_uid="test-notified"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             result = gateway.authorize(token, "crm.add_note", {"customer_id": "C-1001", "body": "hi"}, tool_use_id="t2")
@@ -94,13 +96,14 @@ def test_release_executes_once_and_resumes(start_session, kinds) -> None:
 
 
 def test_release_refuses_changed_parameters(start_session) -> None:
-    from governance import crypto
     from agents import context
+    from governance import crypto
 
     session, token = start_session()
     ar = ActionRequest.objects.get(pk=gateway.authorize(token, "crm.issue_refund", REFUND).action_request_id)
     ActionRequest.objects.filter(pk=ar.pk).update(
-        sealed_params=crypto.encrypt(context.json_text({**REFUND, "amount": 4999})))
+        sealed_params=crypto.encrypt(context.json_text({**REFUND, "amount": 4999}))
+    )
     result = gateway.release(ar)
     assert result.decision == "deny" and "differ" in result.reason
     assert not Refund.objects.exists()
@@ -132,22 +135,28 @@ def test_tier_4_refuses_terminates_and_alerts(start_session, kinds) -> None:
     assert Customer.objects.filter(id="C-1001").exists()
     session.refresh_from_db()
     assert (session.status, session.termination_reason, session.termination_verified) == (
-        "terminated", "tier 4 attempt", True)
+        "terminated",
+        "tier 4 attempt",
+        True,
+    )
     alert = SecurityAlert.objects.get()
     assert alert.kind == "tier4_attempt" and alert.session == session
     assert kinds() == ["action.refused", "alert.raised", "session.terminated", "session.termination_verified"]
     assert gateway.authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).decision == "deny"
 
 
-@pytest.mark.parametrize("action, params, reason", [
-    ("crm.delete_customer", {"customer_id": "C-1"}, "not in the access map"),
-    ("crm.refnd", {}, "unknown action"),
-    ("crm\u200b.get_customer", {"customer_id": "C-1001"}, "unknown action"),
-    ("crm.get_customer", {"customer_id": "'; DROP TABLE demo_systems_customer; --"}, "schema"),
-    ("crm.get_customer", "C-1001", "JSON object"),
-    ("crm.issue_refund", {**REFUND, "amount": -5}, "schema"),
-    (None, {}, "unknown action"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "action, params, reason",
+    [
+        ("crm.delete_customer", {"customer_id": "C-1"}, "not in the access map"),
+        ("crm.refnd", {}, "unknown action"),
+        ("crm\u200b.get_customer", {"customer_id": "C-1001"}, "unknown action"),
+        ("crm.get_customer", {"customer_id": "'; DROP TABLE demo_systems_customer; --"}, "schema"),
+        ("crm.get_customer", "C-1001", "JSON object"),
+        ("crm.issue_refund", {**REFUND, "amount": -5}, "schema"),
+        (None, {}, "unknown action"),
+    ],
+)
 def test_anything_outside_the_map_or_schema_is_refused_and_audited(start_session, action, params, reason) -> None:
     session, token = start_session()
     result = gateway.authorize(token, action, params)

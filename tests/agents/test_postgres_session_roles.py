@@ -1,12 +1,12 @@
 """Per-session database credentials against the real PostgreSQL: the database itself enforces
 the access map, and the role dies with the session."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-import yaml
 from django.db import connection
 
 from agents import gateway, sessions, tasks
@@ -93,8 +93,9 @@ def enterprise() -> Iterator[str]:
 
 
 def session_connection(record: SessionDatabaseRole) -> psycopg.Connection:
-    return psycopg.connect(_dsn_for_role(admin_dsn(), record.role, crypto.decrypt(record.password_encrypted)),
-                           autocommit=True)  # fmt: skip
+    return psycopg.connect(
+        _dsn_for_role(admin_dsn(), record.role, crypto.decrypt(record.password_encrypted)), autocommit=True
+    )
 
 
 def roles_left() -> list[str]:
@@ -118,10 +119,17 @@ def test_the_session_role_reads_what_is_mapped_and_postgres_refuses_the_rest(ent
     session2, token2 = sessions.start("order-bot", "order-desk", "test", "user:dana")
     record2 = SessionDatabaseRole.objects.get(session=session2)
     with session_connection(record2) as conn:
-        assert conn.execute("SELECT id, name FROM customers ORDER BY id").fetchall() == [("K-1", "Ada"), ("K-2", "Grace")]
-        for statement in ("SELECT ssn FROM customers", "SELECT * FROM payments",
-                          "INSERT INTO customers (id, name) VALUES ('K-9', 'Eve')",
-                          "INSERT INTO payments (order_id, amount) VALUES (2, 1)", "DELETE FROM orders"):  # fmt: skip
+        assert conn.execute("SELECT id, name FROM customers ORDER BY id").fetchall() == [
+            ("K-1", "Ada"),
+            ("K-2", "Grace"),
+        ]
+        for statement in (
+            "SELECT ssn FROM customers",
+            "SELECT * FROM payments",
+            "INSERT INTO customers (id, name) VALUES ('K-9', 'Eve')",
+            "INSERT INTO payments (order_id, amount) VALUES (2, 1)",
+            "DELETE FROM orders",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
         conn.execute("UPDATE orders SET status = 'held' WHERE id = 2")  # mapped as write

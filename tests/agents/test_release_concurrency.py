@@ -1,4 +1,5 @@
 """Two releases of the same action at the same moment execute it once (PostgreSQL row locks)."""
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_
 
 def test_concurrent_release_executes_exactly_once(demo) -> None:
     _, token = sessions.start("refund-bot", "refund-triage", "test", "user:alice")
-    pending = gateway.authorize(token, "crm.issue_refund",
-                                {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "dup"})  # fmt: skip
+    pending = gateway.authorize(
+        token, "crm.issue_refund", {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "dup"}
+    )
     ar = ActionRequest.objects.get(pk=pending.action_request_id)
     start, results, errors = threading.Barrier(4), [], []
 

@@ -1,4 +1,5 @@
 """The runner in-process against the offline model server over real HTTP."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,10 +25,12 @@ def test_it_runs_tiers_1_and_2_pauses_at_3_and_completes_after_release(demo, mod
     session.refresh_from_db()
     assert (session.status, session.run_state) == ("awaiting_approval", "paused")
     assert [(a.action, a.tier, a.status) for a in session.action_requests.order_by("created_at")] == [
-        ("ticketing.get_ticket", 1, "succeeded"), ("crm.get_customer", 1, "succeeded"),
-        ("crm.list_refunds", 1, "succeeded"), ("crm.add_note", 2, "succeeded"),
+        ("ticketing.get_ticket", 1, "succeeded"),
+        ("crm.get_customer", 1, "succeeded"),
+        ("crm.list_refunds", 1, "succeeded"),
+        ("crm.add_note", 2, "succeeded"),
         ("crm.issue_refund", 3, "awaiting_approval"),
-    ]  # fmt: skip
+    ]
     assert Note.objects.count() == 1 and not Refund.objects.exists()
 
     pending = session.action_requests.get(status="awaiting_approval")
@@ -42,8 +45,9 @@ def test_it_runs_tiers_1_and_2_pauses_at_3_and_completes_after_release(demo, mod
     assert verify().ok
 
 
-def test_release_enqueues_the_resume_task_on_commit(demo, model_server, django_capture_on_commit_callbacks,
-                                                   monkeypatch) -> None:  # fmt: skip
+def test_release_enqueues_the_resume_task_on_commit(
+    demo, model_server, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
     session = queue("refund-bot", "refund-triage", "Handle ticket T-2002")
     runner.run(session.pk)
     sent = []
@@ -169,8 +173,10 @@ def test_the_kill_switch_stops_paused_actions(demo, model_server) -> None:
     session = queue("refund-bot", "refund-triage", "Handle ticket T-2002")
     runner.run(session.pk)
     pending = ActionRequest.objects.get(status="awaiting_approval")
-    assert agent_identity_suspend(agent=AgentIdentity.objects.get(name="refund-bot"), actor="user:bob",
-                                  reason="incident") == 1  # fmt: skip
+    assert (
+        agent_identity_suspend(agent=AgentIdentity.objects.get(name="refund-bot"), actor="user:bob", reason="incident")
+        == 1
+    )
     pending.refresh_from_db()
     assert pending.status == "cancelled"
     assert gateway.release(pending).decision == "deny"

@@ -41,11 +41,14 @@ def test_the_default_duration_is_15_minutes(demo) -> None:
     assert abs((session.expires_at - session.created_at) - timedelta(minutes=15)) < timedelta(seconds=2)
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"status": "suspended"}, "is suspended"),
-    ({"status": "deprovisioned"}, "is deprovisioned"),
-    ({"recertify_by": date(2020, 1, 1)}, "due for recertification"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"status": "suspended"}, "is suspended"),
+        ({"status": "deprovisioned"}, "is deprovisioned"),
+        ({"recertify_by": date(2020, 1, 1)}, "due for recertification"),
+    ],
+)
 def test_it_refuses_an_agent_that_may_not_run_and_audits_it(start_session, change, reason) -> None:
     AgentIdentity.objects.filter(name="refund-bot").update(**change)
     with pytest.raises(sessions.SessionRefused, match=reason):

@@ -1,4 +1,5 @@
 """Celery tasks act only when the database says so: forged or duplicated messages do nothing."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def paused(demo, model_server) -> AgentSession:
-    session = session_queue_run(agent="refund-bot", workflow="refund-triage", input="T-2002", trigger="test",
-                                initiated_by="user:alice")  # fmt: skip
+    session = session_queue_run(
+        agent="refund-bot", workflow="refund-triage", input="T-2002", trigger="test", initiated_by="user:alice"
+    )
     runner.claim(session.pk, from_state=AgentSession.RunState.QUEUED)
     runner.run(session.pk)
     session.refresh_from_db()
@@ -53,8 +55,9 @@ def test_a_duplicated_resume_runs_the_session_once(paused) -> None:
 
 
 def test_a_duplicated_run_message_is_skipped(demo, model_server) -> None:
-    session = session_queue_run(agent="support-bot", workflow="ticket-triage", input="x", trigger="test",
-                                initiated_by="user:alice")  # fmt: skip
+    session = session_queue_run(
+        agent="support-bot", workflow="ticket-triage", input="x", trigger="test", initiated_by="user:alice"
+    )
     assert tasks.run_session(str(session.pk)) == "done"
     assert tasks.run_session(str(session.pk)) == "skipped"
 
@@ -75,10 +78,12 @@ def test_the_sweep_ends_overrun_sessions_and_expires_late_approvals(paused, star
 
 
 def test_the_sweep_restarts_a_run_whose_worker_died(demo, monkeypatch) -> None:
-    session = session_queue_run(agent="support-bot", workflow="ticket-triage", input="x", trigger="test",
-                                initiated_by="user:alice")  # fmt: skip
-    AgentSession.objects.filter(pk=session.pk).update(run_state="running",
-                                                      run_lease_until=timezone.now() - timedelta(seconds=1))
+    session = session_queue_run(
+        agent="support-bot", workflow="ticket-triage", input="x", trigger="test", initiated_by="user:alice"
+    )
+    AgentSession.objects.filter(pk=session.pk).update(
+        run_state="running", run_lease_until=timezone.now() - timedelta(seconds=1)
+    )
     sent = []
     monkeypatch.setattr(tasks.run_session, "delay", lambda *a: sent.append(a))
     assert tasks.sweep()["restarted"] == 1

@@ -1,5 +1,6 @@
 """End to end with real parts: a Celery worker process on Redis and PostgreSQL, and the
 offline model server over HTTP."""
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ from agents.services import agent_identity_suspend, session_queue_run
 from audit.chain import verify
 from audit.models import AuditEvent
 from config.celery import app as celery_app
-from demo_systems.models import Comment, IdempotencyRecord, Note, Refund
+from demo_systems.models import Comment, IdempotencyRecord, Refund
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -47,10 +48,25 @@ class Worker:
     def start(self, *extra: str) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--without-mingle",
-             "--without-gossip", "--loglevel=INFO", *extra],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=solo",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel=INFO",
+                *extra,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_for(lambda: b"ready." in self.log.read_bytes(), 60, "the worker to be ready")
 
     def kill(self) -> None:
@@ -95,13 +111,22 @@ def worker_env(broker, model_server, tmp_path) -> dict[str, str]:
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     host, port = model_server.server_address[:2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.test_settings", "DATABASE_URL": url, "CELERY_BROKER_URL": broker,
-        "CELERY_VISIBILITY_TIMEOUT": "5", "ANTHROPIC_BASE_URL": f"http://{host}:{port}",
-        "WARDEN_MODEL_MAX_RETRIES": "0", "WARDEN_RUNNER_LEASE_SECONDS": "5", "WARDEN_SWEEP_SECONDS": "1",
-        "WARDEN_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(tmp_path / "mail"),
-    })  # fmt: skip
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.test_settings",
+            "DATABASE_URL": url,
+            "CELERY_BROKER_URL": broker,
+            "CELERY_VISIBILITY_TIMEOUT": "5",
+            "ANTHROPIC_BASE_URL": f"http://{host}:{port}",
+            "WARDEN_MODEL_MAX_RETRIES": "0",
+            "WARDEN_RUNNER_LEASE_SECONDS": "5",
+            "WARDEN_SWEEP_SECONDS": "1",
+            "WARDEN_DATA_DIR": str(tmp_path),
+            "PYTHONUNBUFFERED": "1",
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        }
+    )
     return env
 
 
@@ -118,8 +143,9 @@ def status_of(session: AgentSession) -> str:
 
 
 def test_a_workflow_runs_pauses_at_tier_3_and_completes_after_release(demo, worker) -> None:
-    session = session_queue_run(agent="refund-bot", workflow="refund-triage", input="Handle T-2002",
-                                trigger="test", initiated_by="user:alice")  # fmt: skip
+    session = session_queue_run(
+        agent="refund-bot", workflow="refund-triage", input="Handle T-2002", trigger="test", initiated_by="user:alice"
+    )
     wait_for(lambda: status_of(session) == "awaiting_approval", 60, "the session to pause at tier 3")
     tiers = list(session.action_requests.order_by("created_at").values_list("tier", "status"))
     assert tiers == [(1, "succeeded"), (1, "succeeded"), (1, "succeeded"), (2, "succeeded"), (3, "awaiting_approval")]
@@ -138,8 +164,14 @@ def test_a_workflow_runs_pauses_at_tier_3_and_completes_after_release(demo, work
 
 def test_a_killed_worker_loses_nothing_and_repeats_nothing(demo, worker, tmp_path, settings) -> None:
     script = tmp_path / "slow.yaml"
-    script.write_text((ROOT / "examples/scripts/ticket-triage.yaml").read_text().replace(
-        "  - tool_uses:\n      - tool: mail.send_email", "  - delay: 3\n    tool_uses:\n      - tool: mail.send_email"))
+    script.write_text(
+        (ROOT / "examples/scripts/ticket-triage.yaml")
+        .read_text()
+        .replace(
+            "  - tool_uses:\n      - tool: mail.send_email",
+            "  - delay: 3\n    tool_uses:\n      - tool: mail.send_email",
+        )
+    )
     from agents.model_server import serve
 
     slow = serve(script)
@@ -147,10 +179,14 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(demo, worker, tmp_pat
     worker.env["ANTHROPIC_BASE_URL"] = "http://%s:%s" % slow.server_address[:2]
     worker.start()
     try:
-        session = session_queue_run(agent="support-bot", workflow="ticket-triage", input="Triage",
-                                    trigger="test", initiated_by="user:alice")  # fmt: skip
-        wait_for(lambda: session.action_requests.filter(action="ticketing.add_comment", status="succeeded").exists(),
-                 60, "the worker to be mid-session")  # fmt: skip
+        session = session_queue_run(
+            agent="support-bot", workflow="ticket-triage", input="Triage", trigger="test", initiated_by="user:alice"
+        )
+        wait_for(
+            lambda: session.action_requests.filter(action="ticketing.add_comment", status="succeeded").exists(),
+            60,
+            "the worker to be mid-session",
+        )
         worker.kill()  # SIGKILL while the model is "thinking" about the email
         assert status_of(session) == "active"
         worker.start("--beat", "--schedule", str(tmp_path / "beat-schedule"))
@@ -160,7 +196,10 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(demo, worker, tmp_pat
         slow.shutdown()
     writes = session.action_requests.filter(tier=2)
     assert sorted(writes.values_list("action", flat=True)) == [
-        "mail.send_email", "ticketing.add_comment", "ticketing.set_status"]
+        "mail.send_email",
+        "ticketing.add_comment",
+        "ticketing.set_status",
+    ]
     assert all(a.status == "succeeded" for a in writes)
     assert Comment.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 3  # one per write, none twice
@@ -172,8 +211,9 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(demo, worker, tmp_pat
 def test_forged_messages_through_the_broker_execute_nothing(demo, worker) -> None:
     from agents.tasks import resume_session
 
-    session = session_queue_run(agent="refund-bot", workflow="refund-triage", input="Handle T-2002",
-                                trigger="test", initiated_by="user:alice")  # fmt: skip
+    session = session_queue_run(
+        agent="refund-bot", workflow="refund-triage", input="Handle T-2002", trigger="test", initiated_by="user:alice"
+    )
     wait_for(lambda: status_of(session) == "awaiting_approval", 60, "the pause")
     ar = session.action_requests.get(status="awaiting_approval")
     resume_session.delay(str(session.pk), str(ar.pk))  # never approved
@@ -191,10 +231,12 @@ def test_forged_messages_through_the_broker_execute_nothing(demo, worker) -> Non
 def test_canaries_of_never_persist_data_reach_no_table_log_or_worker_output(demo, worker, caplog) -> None:
     from tests.agents.test_context import CANARIES, _warden_tables_text
 
-    for agent, workflow, text in [("refund-bot", "refund-triage", "T-2002"),
-                                  ("support-bot", "account-maintenance", "[script: prompt-injection] x")]:  # fmt: skip
+    for agent, workflow, text in [
+        ("refund-bot", "refund-triage", "T-2002"),
+        ("support-bot", "account-maintenance", "[script: prompt-injection] x"),
+    ]:
         session = session_queue_run(agent=agent, workflow=workflow, input=text, trigger="test", initiated_by="u")
-        wait_for(lambda: status_of(session) != "active", 60, f"{workflow} to stop")
+        wait_for(lambda s=session: status_of(s) != "active", 60, f"{workflow} to stop")
     text = _warden_tables_text() + caplog.text + worker.log.read_text()
     for ssn in CANARIES.values():
         assert ssn not in text

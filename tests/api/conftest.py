@@ -28,7 +28,9 @@ def bearer(client: APIClient, token: str) -> APIClient:
 @pytest.fixture
 def start(api, agent_key):
     def run(workflow: str = "refund-triage", **extra: Any) -> dict[str, Any]:
-        response = bearer(APIClient(), agent_key).post("/api/v1/sessions/", {"workflow": workflow, **extra}, format="json")
+        response = bearer(APIClient(), agent_key).post(
+            "/api/v1/sessions/", {"workflow": workflow, **extra}, format="json"
+        )
         assert response.status_code == 201, response.content
         return response.json()
 

@@ -1,4 +1,5 @@
 """The decision API, as an external runtime and a compliance script use it."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,9 @@ REFUND = {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "
 
 
 def authorize(token: str, action: str, params, tool_use_id: str = ""):
-    return bearer(APIClient(), token).post("/api/v1/authorize", {"action": action, "params": params,
-                                                                 "tool_use_id": tool_use_id}, format="json")
+    return bearer(APIClient(), token).post(
+        "/api/v1/authorize", {"action": action, "params": params, "tool_use_id": tool_use_id}, format="json"
+    )
 
 
 def test_a_runtime_runs_a_session_through_the_api(start) -> None:
@@ -28,14 +30,17 @@ def test_a_runtime_runs_a_session_through_the_api(start) -> None:
     token = started["token"]
     allowed = authorize(token, "crm.get_customer", {"customer_id": "C-1001"}, "t1").json()
     assert (allowed["decision"], allowed["tier"]) == ("allow", 1)
-    report = bearer(APIClient(), token).post(f"/api/v1/actions/{allowed['action_request_id']}/result",
-                                             {"outcome": "succeeded", "result": {"name": "Ada", "ssn": "123-45-6789"}},
-                                             format="json")  # fmt: skip
+    report = bearer(APIClient(), token).post(
+        f"/api/v1/actions/{allowed['action_request_id']}/result",
+        {"outcome": "succeeded", "result": {"name": "Ada", "ssn": "123-45-6789"}},
+        format="json",
+    )
     assert report.status_code == 200 and report.json()["status"] == "reported"
     stored = ActionRequest.objects.get(pk=allowed["action_request_id"]).result
     assert stored["ssn"].startswith("fp:") and "123-45-6789" not in str(AuditEvent.objects.values_list("details"))
-    again = bearer(APIClient(), token).post(f"/api/v1/actions/{allowed['action_request_id']}/result",
-                                            {"outcome": "succeeded"}, format="json")  # fmt: skip
+    again = bearer(APIClient(), token).post(
+        f"/api/v1/actions/{allowed['action_request_id']}/result", {"outcome": "succeeded"}, format="json"
+    )
     assert again.status_code == 400 and again["Content-Type"] == "application/problem+json"
 
     pending = authorize(token, "crm.issue_refund", REFUND, "t2").json()
@@ -43,12 +48,18 @@ def test_a_runtime_runs_a_session_through_the_api(start) -> None:
     status = bearer(APIClient(), token).get(f"/api/v1/actions/{pending['action_request_id']}").json()
     assert status["status"] == "awaiting_approval"
     ar = ActionRequest.objects.get(pk=pending["action_request_id"])
-    action_request_decide(action_request=ar, reviewer=make_user("bob", "reviewer"), decision="approve", comment="",
-                          params_hash=ar.params_hash)  # fmt: skip
+    action_request_decide(
+        action_request=ar,
+        reviewer=make_user("bob", "reviewer"),
+        decision="approve",
+        comment="",
+        params_hash=ar.params_hash,
+    )
     status = bearer(APIClient(), token).get(f"/api/v1/actions/{ar.pk}", {"wait": 5}).json()
     assert status["status"] == "approved" and not Refund.objects.exists()  # the runtime executes it itself
-    bearer(APIClient(), token).post(f"/api/v1/actions/{ar.pk}/result", {"outcome": "succeeded", "result": {"ok": 1}},
-                                    format="json")  # fmt: skip
+    bearer(APIClient(), token).post(
+        f"/api/v1/actions/{ar.pk}/result", {"outcome": "succeeded", "result": {"ok": 1}}, format="json"
+    )
     ended = bearer(APIClient(), token).post(f"/api/v1/sessions/{started['session_id']}/end").json()
     assert ended == {"session_id": started["session_id"], "status": "completed", "termination_verified": True}
     assert authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).status_code == 401
@@ -81,8 +92,9 @@ def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -
     """Counted in Redis, as in production (WARDEN_CACHE_URL), so every web worker shares them."""
     from rest_framework.throttling import SimpleRateThrottle
 
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:6379/13"}}  # fmt: skip
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/13"}
+    }
     cache.clear()
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"agent": "100/min", "session": "3/min"})
     token = start()["token"]

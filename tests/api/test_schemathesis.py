@@ -1,5 +1,6 @@
 """Schemathesis against /api/schema/, in process, with authentication: no 500s, and every
 response matches the schema."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,11 @@ def credentials(demo, compliance_token, keep_connection):
     from governance.models import AgentIdentity
 
     _, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana", run_state="api")
-    return {"agent": agent_key_create(AgentIdentity.objects.get(name="refund-bot")), "session": token,
-            "person": compliance_token}
+    return {
+        "agent": agent_key_create(AgentIdentity.objects.get(name="refund-bot")),
+        "session": token,
+        "person": compliance_token,
+    }
 
 
 def _token_for(path: str, credentials: dict[str, str]) -> str:

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.django_db
 
 
 def decide(ar, reviewer, decision="approve", comment="", params_hash=None):
-    return action_request_decide(action_request=ar, reviewer=reviewer, decision=decision, comment=comment,
-                                 params_hash=ar.params_hash if params_hash is None else params_hash)  # fmt: skip
+    return action_request_decide(
+        action_request=ar,
+        reviewer=reviewer,
+        decision=decision,
+        comment=comment,
+        params_hash=ar.params_hash if params_hash is None else params_hash,
+    )
 
 
 def test_it_approves_releases_and_the_session_completes(pending_refund, reviewer_alice) -> None:
@@ -104,11 +109,23 @@ def test_recent_sign_in_can_be_required(pending_refund, reviewer_alice, settings
     settings.WARDEN_APPROVAL_MAX_AUTH_AGE = 300
     old = {"warden_auth": {"auth_time": timezone.now().timestamp() - 3600, "amr": ["pwd"]}}
     with pytest.raises(DecisionRefused, match="recent sign-in"):
-        action_request_decide(action_request=pending_refund, reviewer=reviewer_alice, decision="approve",
-                              comment="", params_hash=pending_refund.params_hash, auth_session=old)  # fmt: skip
+        action_request_decide(
+            action_request=pending_refund,
+            reviewer=reviewer_alice,
+            decision="approve",
+            comment="",
+            params_hash=pending_refund.params_hash,
+            auth_session=old,
+        )
     fresh = {"warden_auth": {"auth_time": timezone.now().timestamp(), "amr": ["pwd", "mfa"]}}
-    result = action_request_decide(action_request=pending_refund, reviewer=reviewer_alice, decision="approve",
-                                   comment="", params_hash=pending_refund.params_hash, auth_session=fresh)  # fmt: skip
+    result = action_request_decide(
+        action_request=pending_refund,
+        reviewer=reviewer_alice,
+        decision="approve",
+        comment="",
+        params_hash=pending_refund.params_hash,
+        auth_session=fresh,
+    )
     assert result.status == "succeeded"
     assert AuditEvent.objects.get(kind="approval.decided").details["amr"] == ["pwd", "mfa"]
 

@@ -24,10 +24,14 @@ def carol(db):
 
 
 def open_campaign(actor, **kwargs):
-    return services.campaign_create(name=kwargs.pop("name", "Q4"), scope=kwargs.pop("scope", "all"),
-                                    scope_value=kwargs.pop("scope_value", ""),
-                                    deadline=kwargs.pop("deadline", timezone.now() + timedelta(days=7)),
-                                    overdue_policy=kwargs.pop("overdue_policy", "suspend"), actor=actor)  # fmt: skip
+    return services.campaign_create(
+        name=kwargs.pop("name", "Q4"),
+        scope=kwargs.pop("scope", "all"),
+        scope_value=kwargs.pop("scope_value", ""),
+        deadline=kwargs.pop("deadline", timezone.now() + timedelta(days=7)),
+        overdue_policy=kwargs.pop("overdue_policy", "suspend"),
+        actor=actor,
+    )
 
 
 def test_certify_one_revoke_another_and_the_report_lists_both(demo, carol) -> None:
@@ -66,13 +70,16 @@ def test_revoking_one_workflow_keeps_the_others(demo, carol) -> None:
     assert agent.status == "active"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": " "}, "give the campaign a name"),
-    ({"scope": "owner"}, "name the owner"),
-    ({"scope": "system", "scope_value": "nope"}, "no system named 'nope'"),
-    ({"deadline": timezone.now() - timedelta(days=1)}, "must be in the future"),
-    ({"scope": "owner", "scope_value": "nobody@example.com"}, "no agent identity is in this scope"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": " "}, "give the campaign a name"),
+        ({"scope": "owner"}, "name the owner"),
+        ({"scope": "system", "scope_value": "nope"}, "no system named 'nope'"),
+        ({"deadline": timezone.now() - timedelta(days=1)}, "must be in the future"),
+        ({"scope": "owner", "scope_value": "nobody@example.com"}, "no agent identity is in this scope"),
+    ],
+)
 def test_bad_campaigns_are_refused_clearly(demo, carol, kwargs, message) -> None:
     with pytest.raises(services.DecisionRefused, match=message):
         open_campaign(carol, **kwargs)
@@ -93,8 +100,11 @@ def test_undecided_items_follow_the_policy_at_the_deadline(demo, carol) -> None:
 def test_the_campaign_pages(demo, carol) -> None:
     client = Client()
     client.force_login(carol)
-    response = client.post("/campaigns/", {"name": "Q4", "scope": "all", "deadline": "2999-01-01",
-                                           "overdue_policy": "suspend"}, follow=True)  # fmt: skip
+    response = client.post(
+        "/campaigns/",
+        {"name": "Q4", "scope": "all", "deadline": "2999-01-01", "overdue_policy": "suspend"},
+        follow=True,
+    )
     assert "Campaign Q4 opened for 2 agents" in response.content.decode()
     campaign = Campaign.objects.get()
     page = client.get(f"/campaigns/{campaign.pk}/").content.decode()

@@ -1,4 +1,5 @@
 """Notifications: email to the people concerned, and signed webhooks with retries."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,10 +32,10 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # noqa: ANN002
+            def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((dict(self.headers), body))
                 self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
@@ -48,8 +49,9 @@ class Receiver:
         self.server.shutdown()
 
 
-def test_a_tier_3_request_emails_reviewers_with_a_link(demo, model_server, reviewer_alice, eager,
-                                                       django_capture_on_commit_callbacks) -> None:  # fmt: skip
+def test_a_tier_3_request_emails_reviewers_with_a_link(
+    demo, model_server, reviewer_alice, eager, django_capture_on_commit_callbacks
+) -> None:
     from tests.approvals.conftest import run_to_pause
 
     with django_capture_on_commit_callbacks(execute=True):

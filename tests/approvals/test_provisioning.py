@@ -1,4 +1,5 @@
 """Provisioning needs the admin role to read and an MFA step-up to change; every change is audited."""
+
 from __future__ import annotations
 
 import html
@@ -23,8 +24,12 @@ def admin_client(*, mfa: bool, age: int = 0) -> Client:
     user = get_user_model().objects.filter(username="dave").first() or make_user("dave", "admin")
     client.force_login(user)
     session = client.session
-    session[SESSION_AUTH_CONTEXT] = {"method": "oidc", "amr": ["pwd", "mfa"] if mfa else ["pwd"],
-                                     "acr": "", "auth_time": int(time.time()) - age}  # fmt: skip
+    session[SESSION_AUTH_CONTEXT] = {
+        "method": "oidc",
+        "amr": ["pwd", "mfa"] if mfa else ["pwd"],
+        "acr": "",
+        "auth_time": int(time.time()) - age,
+    }
     session.save()
     return client
 
@@ -53,8 +58,10 @@ def test_the_idp_is_asked_for_a_fresh_mfa_login(demo, settings) -> None:
 def test_agent_lifecycle_with_mfa_is_audited_with_the_auth_context(demo) -> None:
     client = admin_client(mfa=True)
     session, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
-    client.post("/provisioning/agents/", {"name": "audit-bot", "owner": "ops@example.com",
-                                          "workflows": ["refund-triage"], "recertify_by": "2027-01-31"})  # fmt: skip
+    client.post(
+        "/provisioning/agents/",
+        {"name": "audit-bot", "owner": "ops@example.com", "workflows": ["refund-triage"], "recertify_by": "2027-01-31"},
+    )
     assert AgentIdentity.objects.get(name="audit-bot").workflows.get().name == "refund-triage"
     client.post("/provisioning/agents/refund-bot/suspended/")
     session.refresh_from_db()
@@ -83,9 +90,16 @@ def test_workflow_edits_cut_versions_and_conflicting_edits_are_refused(demo) -> 
     page = client.get("/provisioning/workflows/ticket-triage/").content.decode()
     assert 'name="grant:read:ticketing.ticket" checked' in page
     workflow = Workflow.objects.get(name="ticket-triage")
-    form = {"version": workflow.version, "max_session_seconds": 600, "grant:read:ticketing.ticket": "on",
-            "tier_action": ["ticketing.get_ticket"], "tier_tier": ["1"], "tier_quorum": ["1"],
-            "tier_conditions": ["[]"], "back": "/provisioning/workflows/ticket-triage/"}  # fmt: skip
+    form = {
+        "version": workflow.version,
+        "max_session_seconds": 600,
+        "grant:read:ticketing.ticket": "on",
+        "tier_action": ["ticketing.get_ticket"],
+        "tier_tier": ["1"],
+        "tier_quorum": ["1"],
+        "tier_conditions": ["[]"],
+        "back": "/provisioning/workflows/ticket-triage/",
+    }
     client.post("/provisioning/workflows/ticket-triage/", form)
     workflow.refresh_from_db()
     assert workflow.version == 2 and list(workflow.grants.values_list("mode", flat=True)) == ["read"]

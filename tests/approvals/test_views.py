@@ -1,4 +1,5 @@
 """The reviewer UI through Django's test client: access, methods, CSRF, contents."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,17 @@ def test_anonymous_users_are_sent_to_login(db) -> None:
 
 def test_the_detail_page_shows_what_is_approved(pending_refund, reviewer_alice) -> None:
     body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
-    for text in (pending_refund.params_hash, "amount gt 100", "write on crm.refund", "refund-triage v1",
-                 "user:dana", "ticketing.get_ticket", "amount: 250", "Approve", "Reject"):  # fmt: skip
+    for text in (
+        pending_refund.params_hash,
+        "amount gt 100",
+        "write on crm.refund",
+        "refund-triage v1",
+        "user:dana",
+        "ticketing.get_ticket",
+        "amount: 250",
+        "Approve",
+        "Reject",
+    ):
         assert text in body, text
 
 
@@ -60,16 +70,19 @@ def test_the_initiator_sees_no_buttons_and_a_forged_post_is_refused(demo, model_
 
 
 def test_approve_by_post(pending_refund, reviewer_alice) -> None:
-    response = client_for(reviewer_alice).post(reverse("approvals:approve", args=[pending_refund.pk]),
-                                               {"params_hash": pending_refund.params_hash, "comment": "fine"})  # fmt: skip
+    response = client_for(reviewer_alice).post(
+        reverse("approvals:approve", args=[pending_refund.pk]),
+        {"params_hash": pending_refund.params_hash, "comment": "fine"},
+    )
     assert response.status_code == 302
     assert Refund.objects.count() == 1
 
 
 def test_a_stale_page_is_told_to_reload(pending_refund, reviewer_alice) -> None:
     client = client_for(reviewer_alice)
-    response = client.post(reverse("approvals:approve", args=[pending_refund.pk]), {"params_hash": "f" * 64},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        reverse("approvals:approve", args=[pending_refund.pk]), {"params_hash": "f" * 64}, follow=True
+    )
     assert "parameters changed since this page was loaded" in response.content.decode()
     assert not Refund.objects.exists()
 
@@ -85,17 +98,22 @@ def test_every_state_changing_url_refuses_a_post_without_csrf(pending_refund, re
     handoff = HumanHandoff.objects.create(session=pending_refund.session, trigger="test")
     make_user("both", "reviewer", "security")
     urls = [
-        reverse("approvals:approve", args=[pending_refund.pk]), reverse("approvals:reject", args=[pending_refund.pk]),
-        reverse("approvals:handoff_claim", args=[handoff.pk]), reverse("approvals:handoff_resolve", args=[handoff.pk]),
-        reverse("approvals:alert_update", args=[alert.pk, "acknowledged"]), reverse("logout"),
-    ]  # fmt: skip
+        reverse("approvals:approve", args=[pending_refund.pk]),
+        reverse("approvals:reject", args=[pending_refund.pk]),
+        reverse("approvals:handoff_claim", args=[handoff.pk]),
+        reverse("approvals:handoff_resolve", args=[handoff.pk]),
+        reverse("approvals:alert_update", args=[alert.pk, "acknowledged"]),
+        reverse("logout"),
+    ]
     from django.contrib.auth import get_user_model
 
     client = client_for(get_user_model().objects.get(username="both"), csrf=True)
     for url in urls:
         assert client.post(url, {"params_hash": pending_refund.params_hash, "comment": "x"}).status_code == 403, url
     assert not Refund.objects.exists()
-    assert Client(enforce_csrf_checks=True).post(reverse("login"), {"username": "a", "password": "b"}).status_code == 403
+    assert (
+        Client(enforce_csrf_checks=True).post(reverse("login"), {"username": "a", "password": "b"}).status_code == 403
+    )
 
 
 def test_handoff_claim_and_resolve_are_audited(pending_refund, reviewer_alice, reviewer_bob) -> None:
@@ -122,7 +140,10 @@ def test_security_can_acknowledge_and_resolve_alerts(db, security_sam) -> None:
     assert (alert.status, alert.handled_by) == ("resolved", "user:sam")
     assert client.post(reverse("approvals:alert_update", args=[alert.pk, "deleted"]), follow=True).status_code == 200
     assert [e for e in AuditEvent.objects.filter(kind__startswith="alert.").values_list("kind", flat=True)] == [
-        "alert.raised", "alert.acknowledged", "alert.resolved"]
+        "alert.raised",
+        "alert.acknowledged",
+        "alert.resolved",
+    ]
 
 
 def test_security_headers(reviewer_alice) -> None:

@@ -1,4 +1,5 @@
 """The audit browser for compliance and security staff."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,15 @@ def carol(db) -> Client:
 
 def fill(n: int) -> None:
     for i in range(n):
-        audit.record("action.executed" if i % 2 else "action.denied", f"agent:{'a' if i % 3 else 'b'}",
-                     session=f"s-{i % 4}", workflow="wf", system="crm", outcome="ok" if i % 2 else "denied",
-                     details={"i": i})  # fmt: skip
+        audit.record(
+            "action.executed" if i % 2 else "action.denied",
+            f"agent:{'a' if i % 3 else 'b'}",
+            session=f"s-{i % 4}",
+            workflow="wf",
+            system="crm",
+            outcome="ok" if i % 2 else "denied",
+            details={"i": i},
+        )
 
 
 def seqs(response) -> list[int]:

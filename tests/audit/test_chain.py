@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, IntegrityError, transaction
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import audit
 from audit.chain import verify
@@ -15,8 +16,14 @@ pytestmark = pytest.mark.django_db
 
 def _append(n: int) -> None:
     for i in range(n):
-        audit.record("test.event", "user:alice", workflow="refund-triage", tier=1 + i % 4,
-                     outcome="ok", details={"i": i, "note": f"event {i}"})  # fmt: skip
+        audit.record(
+            "test.event",
+            "user:alice",
+            workflow="refund-triage",
+            tier=1 + i % 4,
+            outcome="ok",
+            details={"i": i, "note": f"event {i}"},
+        )
 
 
 def test_it_links_each_event_to_the_previous_one() -> None:
@@ -57,10 +64,17 @@ def test_it_refuses_values_it_cannot_hash() -> None:
     assert AuditEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("column, value", [
-    ("outcome", "'denied'"), ("actor", "'user:mallory'"), ("tier", "4"), ("details", "'{\"i\": 99}'"),
-    ("kind", "'test.other'"), ("at", "'2020-01-01 00:00:00'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("outcome", "'denied'"),
+        ("actor", "'user:mallory'"),
+        ("tier", "4"),
+        ("details", "'{\"i\": 99}'"),
+        ("kind", "'test.other'"),
+        ("at", "'2020-01-01 00:00:00'"),
+    ],
+)
 def test_it_names_the_altered_seq(tamper, column: str, value: str) -> None:
     _append(10)
     tamper(f"UPDATE audit_auditevent SET {column} = {value} WHERE seq = 7")
@@ -123,12 +137,15 @@ def test_audit_verify_command_exits_1_naming_the_seq(tamper, capsys) -> None:
     assert "BROKEN at seq 2" in err and "altered" in err
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE audit_auditevent SET prev_hash = 'garbage' WHERE seq = 2",
-    "UPDATE audit_auditevent SET hash = '' WHERE seq = 2",
-    "UPDATE audit_auditevent SET details = '[1, 2' WHERE seq = 2",
-    "UPDATE audit_auditevent SET at = 'not a time' WHERE seq = 2",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET prev_hash = 'garbage' WHERE seq = 2",
+        "UPDATE audit_auditevent SET hash = '' WHERE seq = 2",
+        "UPDATE audit_auditevent SET details = '[1, 2' WHERE seq = 2",
+        "UPDATE audit_auditevent SET at = 'not a time' WHERE seq = 2",
+    ],
+)
 def test_audit_verify_reports_malformed_rows_without_crashing(tamper, capsys, sql: str) -> None:
     _append(3)
     try:
@@ -147,10 +164,15 @@ def test_it_fingerprints_never_persist_values() -> None:
     crm = System.objects.create(name="crm", connector="demo_crm")
     DataObject.objects.create(name="crm.customer", system=crm, fields={"ssn": "pii.ssn", "email": "pii.email"})
     ContextRule.objects.create(data_type="pii.ssn", handling="never", persist=False)
-    event = audit.record("data.read", "agent:bot", details={
-        "customer": {"ssn": "123-45-6789", "email": "a@example.com"},
-        "rows": [{"ssn": "987-65-4321"}], "pii.ssn": "555-55-5555",
-    })  # fmt: skip
+    event = audit.record(
+        "data.read",
+        "agent:bot",
+        details={
+            "customer": {"ssn": "123-45-6789", "email": "a@example.com"},
+            "rows": [{"ssn": "987-65-4321"}],
+            "pii.ssn": "555-55-5555",
+        },
+    )
     stored = AuditEvent.objects.get(seq=event.seq).details
     text = str(stored)
     for canary in ("123-45-6789", "987-65-4321", "555-55-5555"):
@@ -169,18 +191,31 @@ def test_it_fingerprints_keys_the_caller_marks_sensitive() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-                              max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(details=st.lists(st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda s: "\x00" not in s),
-                                        json_values, max_size=4), min_size=1, max_size=5))  # fmt: skip
+@given(
+    details=st.lists(
+        st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda s: "\x00" not in s), json_values, max_size=4),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_any_json_details_survive_the_database_round_trip(details: list[dict]) -> None:
     with transaction.atomic():
         start = ChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0

@@ -18,8 +18,17 @@ pytestmark = pytest.mark.django_db
 
 def append(n: int) -> None:
     for i in range(n):
-        audit.record("action.executed", "agent:refund-bot", session="s-1", workflow="refund-triage", system="crm",
-                     action="crm.get_customer", tier=1, outcome="succeeded" if i % 3 else "denied", details={"i": i})
+        audit.record(
+            "action.executed",
+            "agent:refund-bot",
+            session="s-1",
+            workflow="refund-triage",
+            system="crm",
+            action="crm.get_customer",
+            tier=1,
+            outcome="succeeded" if i % 3 else "denied",
+            details={"i": i},
+        )
 
 
 def test_a_truncated_tail_after_a_checkpoint_is_detected(tamper, capsys) -> None:

@@ -1,4 +1,5 @@
 """PostgreSQL-only guarantees of the audit trail: no forks under concurrency, append-only table."""
+
 from __future__ import annotations
 
 import threading
@@ -46,10 +47,13 @@ def test_eight_concurrent_writers_leave_one_unbroken_chain() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("sql", [
-    "UPDATE audit_auditevent SET outcome = 'rewritten'",
-    "DELETE FROM audit_auditevent",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET outcome = 'rewritten'",
+        "DELETE FROM audit_auditevent",
+    ],
+)
 def test_the_trigger_refuses_update_and_delete(sql: str) -> None:
     audit.record("test.event", "system:test", outcome="ok")
     with pytest.raises(DatabaseError, match="append-only"):

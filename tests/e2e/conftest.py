@@ -1,5 +1,6 @@
 """Browser tests: real Chromium (Playwright) against the live server, and a real OpenID
 Connect provider (node-oidc-provider, tests/oidc/provider.mjs) on 127.0.0.1."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,15 @@ os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", f"127.0.0.1:{LIVE_PORT}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 USERS = {
     "alice": {"email": "alice@example.com", "name": "Alice Reviewer", "groups": ["warden-reviewers"]},
@@ -57,10 +65,19 @@ def oidc_provider(oidc_users_file: Path, tmp_path_factory: pytest.TempPathFactor
     port = _free_port()
     log = tmp_path_factory.mktemp("oidc-log") / "provider.log"
     live = f"http://127.0.0.1:{LIVE_PORT}"
-    proc = subprocess.Popen([node, "provider.mjs"], cwd=OIDC_DIR, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={
-        **os.environ, "PORT": str(port), "USERS_FILE": str(oidc_users_file),
-        "REDIRECT_URIS": f"{live}/oidc/callback/", "POST_LOGOUT_REDIRECT_URIS": f"{live}/accounts/login/",
-    })  # fmt: skip
+    proc = subprocess.Popen(
+        [node, "provider.mjs"],
+        cwd=OIDC_DIR,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "USERS_FILE": str(oidc_users_file),
+            "REDIRECT_URIS": f"{live}/oidc/callback/",
+            "POST_LOGOUT_REDIRECT_URIS": f"{live}/accounts/login/",
+        },
+    )
     deadline = time.monotonic() + 30
     while b"listening" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -1,4 +1,5 @@
 """Admins and compliance staff in real Chromium, signed in through the real provider."""
+
 from __future__ import annotations
 
 from datetime import timedelta

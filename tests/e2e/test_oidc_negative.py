@@ -1,4 +1,5 @@
 """Against the real provider: tokens for another client, a wrong nonce and a replayed code are refused."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """A reviewer's day in real Chromium, signed in through a real OpenID Connect provider."""
+
 from __future__ import annotations
 
 import json
@@ -129,9 +130,7 @@ def test_a_user_without_the_reviewer_group_gets_403(live_server, oidc_settings, 
     assert info.value.status == 403
 
 
-def test_a_new_tier_3_item_appears_without_a_reload(
-    live_server, oidc_settings, new_page, demo, model_server
-) -> None:
+def test_a_new_tier_3_item_appears_without_a_reload(live_server, oidc_settings, new_page, demo, model_server) -> None:
     page = new_page()
     sign_in(page, "alice")
     page.wait_for_selector("text=Nothing is waiting for approval")

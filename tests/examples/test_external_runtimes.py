@@ -1,6 +1,7 @@
 """The external-runtime examples against a live Warden: the Claude Agent SDK hooks (called as
 the SDK calls them; the SDK itself needs the network to reach Claude) and an MCP tool server
 driven in-process by the official `mcp` client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,9 @@ from governance.models import AgentIdentity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "examples"))
 
-from claude_agent_sdk_hook import WardenHooks  # noqa: E402
-from mcp_gateway import build_server  # noqa: E402
-from warden_client import WardenClient  # noqa: E402
+from claude_agent_sdk_hook import WardenHooks
+from mcp_gateway import build_server
+from warden_client import WardenClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -61,8 +62,13 @@ def approve_when_pending(reviewer_name: str) -> threading.Thread:
             while time.monotonic() < deadline:
                 ar = ActionRequest.objects.filter(status="awaiting_approval").first()
                 if ar is not None:
-                    action_request_decide(action_request=ar, reviewer=reviewer, decision="approve", comment="ok",
-                                          params_hash=ar.params_hash)  # fmt: skip
+                    action_request_decide(
+                        action_request=ar,
+                        reviewer=reviewer,
+                        decision="approve",
+                        comment="ok",
+                        params_hash=ar.params_hash,
+                    )
                     return
                 time.sleep(0.1)
         finally:
@@ -75,12 +81,16 @@ def approve_when_pending(reviewer_name: str) -> threading.Thread:
 
 def test_the_claude_agent_sdk_hooks(client) -> None:
     hooks = WardenHooks(client)
-    allowed = run_async(hooks.pre_tool_use({"tool_name": "get_customer", "tool_input": {"customer_id": "C-1001"}},
-                                             "toolu_1", None))  # fmt: skip
+    allowed = run_async(
+        hooks.pre_tool_use({"tool_name": "get_customer", "tool_input": {"customer_id": "C-1001"}}, "toolu_1", None)
+    )
     assert allowed["hookSpecificOutput"]["permissionDecision"] == "allow"
     run_async(hooks.post_tool_use({"tool_name": "get_customer", "tool_response": {"name": "Ada"}}, "toolu_1", None))
-    denied = run_async(hooks.pre_tool_use({"tool_name": "mcp__crm__crm__delete_customer",
-                                             "tool_input": {"customer_id": "C-1"}}, "toolu_2", None))  # fmt: skip
+    denied = run_async(
+        hooks.pre_tool_use(
+            {"tool_name": "mcp__crm__crm__delete_customer", "tool_input": {"customer_id": "C-1"}}, "toolu_2", None
+        )
+    )
     assert denied["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert "not in the access map" in denied["hookSpecificOutput"]["permissionDecisionReason"]
     approver = approve_when_pending("bob")
@@ -105,8 +115,13 @@ def test_an_mcp_server_behind_the_decision_api(client) -> None:
         ran.append(f"deleted {customer_id}")
         return {"deleted": True}
 
-    server = build_server(client, {"get_customer": ("crm.get_customer", get_customer),
-                                   "delete_customer": ("crm.delete_customer", delete_customer)})  # fmt: skip
+    server = build_server(
+        client,
+        {
+            "get_customer": ("crm.get_customer", get_customer),
+            "delete_customer": ("crm.delete_customer", delete_customer),
+        },
+    )
 
     async def exercise() -> tuple:
         async with create_connected_server_and_client_session(server._mcp_server) as session:
@@ -121,4 +136,6 @@ def test_an_mcp_server_behind_the_decision_api(client) -> None:
     assert refused.isError and "Warden refused crm.delete_customer" in refused.content[0].text
     assert ran == ["C-1001"]  # the refused tool never ran
     assert sorted(ActionRequest.objects.values_list("action", "status")) == [
-        ("crm.delete_customer", "denied"), ("crm.get_customer", "reported")]
+        ("crm.delete_customer", "denied"),
+        ("crm.get_customer", "reported"),
+    ]

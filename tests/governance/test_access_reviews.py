@@ -26,7 +26,11 @@ def test_a_changed_access_map_opens_a_review_for_each_agent(applied_policy, exam
     change_tiers(example_text)
     review = AccessReview.objects.get()
     assert (review.agent.name, review.workflow.name, review.from_version, review.to_version) == (
-        "support-bot", "ticket-triage", 1, 2)
+        "support-bot",
+        "ticket-triage",
+        1,
+        2,
+    )
     assert review.due_by > timezone.now() + timedelta(days=6)
     workflow = Workflow.objects.get(name="ticket-triage")
     old, new = (v.spec for v in workflow.versions.order_by("version"))

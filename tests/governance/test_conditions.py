@@ -41,12 +41,19 @@ def test_nested_paths_and_any_element_of_a_list() -> None:
     assert holds(items, {"items": "oops"})
 
 
-@pytest.mark.parametrize("op, value, actual, expected", [
-    ("gte", 10, 10, True), ("lte", 10, 11, False), ("eq", "x", "x", True), ("ne", "x", "x", False),
-    ("matches", r"(?i)wire\s+transfer", "please WIRE  transfer", True), ("matches", r"^\d+$", "12a", False),
-    ("domain_in", ["example.com"], "https://a.example.com/x", True),
-    ("domain_not_in", ["example.com"], "https://example.com.evil.test/", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "op, value, actual, expected",
+    [
+        ("gte", 10, 10, True),
+        ("lte", 10, 11, False),
+        ("eq", "x", "x", True),
+        ("ne", "x", "x", False),
+        ("matches", r"(?i)wire\s+transfer", "please WIRE  transfer", True),
+        ("matches", r"^\d+$", "12a", False),
+        ("domain_in", ["example.com"], "https://a.example.com/x", True),
+        ("domain_not_in", ["example.com"], "https://example.com.evil.test/", True),
+    ],
+)
 def test_operators(op, value, actual, expected) -> None:
     assert holds({"param": "p", "op": op, "value": value}, {"p": actual}) is expected
 
@@ -58,14 +65,17 @@ def test_domains_in_reads_addresses_urls_and_text() -> None:
     assert domains_in("nodomain") is None
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"param": "a", "op": "between", "value": 1}, "unknown operator"),
-    ({"param": "a[", "op": "eq", "value": 1}, "malformed parameter path"),
-    ({"param": "a", "op": "in", "list": "nope"}, "unknown list 'nope'"),
-    ({"param": "a", "op": "gt", "value": "ten"}, "needs a number"),
-    ({"param": "a", "op": "matches", "value": "("}, "invalid regular expression"),
-    ({"param": "a", "op": "gt", "list": "known_payees"}, "takes a value, not a list"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"param": "a", "op": "between", "value": 1}, "unknown operator"),
+        ({"param": "a[", "op": "eq", "value": 1}, "malformed parameter path"),
+        ({"param": "a", "op": "in", "list": "nope"}, "unknown list 'nope'"),
+        ({"param": "a", "op": "gt", "value": "ten"}, "needs a number"),
+        ({"param": "a", "op": "matches", "value": "("}, "invalid regular expression"),
+        ({"param": "a", "op": "gt", "list": "known_payees"}, "takes a value, not a list"),
+    ],
+)
 def test_malformed_conditions_are_refused_with_a_reason(spec, message) -> None:
     with pytest.raises(ValueError, match=message):
         compile_condition({"tier": 3, **spec}, LISTS)

@@ -1,9 +1,11 @@
 """Properties of governance.policy.decide over random workflows (Hypothesis)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governance.policy import build_snapshot, decide
 
@@ -13,31 +15,40 @@ ALL_GRANTS = [(o, m) for o in OBJECTS for m in ("read", "write")]
 LISTS = {"allowed": ["a", "b"], "domains": ["example.com"]}
 
 conditions = st.one_of(
-    st.builds(lambda v, t: {"param": "amount", "op": "gt", "value": v, "tier": t}, st.integers(-5, 5), st.integers(1, 4)),
+    st.builds(
+        lambda v, t: {"param": "amount", "op": "gt", "value": v, "tier": t}, st.integers(-5, 5), st.integers(1, 4)
+    ),
     st.builds(lambda t: {"param": "who", "op": "not_in", "list": "allowed", "tier": t}, st.integers(1, 4)),
     st.builds(lambda t: {"param": "to[*]", "op": "domain_not_in", "list": "domains", "tier": t}, st.integers(1, 4)),
     st.builds(lambda t: {"param": "flag", "op": "present", "tier": t}, st.integers(1, 4)),
 )
-actions = st.fixed_dictionaries({
-    name: st.fixed_dictionaries({
-        "system": st.just("sys"),
-        "mode": st.sampled_from(["read", "write"]),
-        "data_objects": st.lists(st.sampled_from(OBJECTS), min_size=1, max_size=3, unique=True),
-        "params_schema": st.just({"type": "object"}),
-    })
-    for name in ACTIONS
-})  # fmt: skip
+actions = st.fixed_dictionaries(
+    {
+        name: st.fixed_dictionaries(
+            {
+                "system": st.just("sys"),
+                "mode": st.sampled_from(["read", "write"]),
+                "data_objects": st.lists(st.sampled_from(OBJECTS), min_size=1, max_size=3, unique=True),
+                "params_schema": st.just({"type": "object"}),
+            }
+        )
+        for name in ACTIONS
+    }
+)
 tiers = st.dictionaries(
     st.sampled_from(ACTIONS),
     st.fixed_dictionaries({"tier": st.integers(1, 4), "conditions": st.lists(conditions, max_size=3)}),
 )
 grants = st.sets(st.sampled_from(ALL_GRANTS))
-params = st.fixed_dictionaries({}, optional={
-    "amount": st.one_of(st.integers(-10, 10), st.floats(-10, 10, allow_nan=False), st.text(max_size=3), st.none()),
-    "who": st.sampled_from(["a", "b", "c", 1, None]),
-    "to": st.lists(st.sampled_from(["x@example.com", "y@evil.test", "bad", 7]), max_size=3),
-    "flag": st.booleans(),
-})  # fmt: skip
+params = st.fixed_dictionaries(
+    {},
+    optional={
+        "amount": st.one_of(st.integers(-10, 10), st.floats(-10, 10, allow_nan=False), st.text(max_size=3), st.none()),
+        "who": st.sampled_from(["a", "b", "c", 1, None]),
+        "to": st.lists(st.sampled_from(["x@example.com", "y@evil.test", "bad", 7]), max_size=3),
+        "flag": st.booleans(),
+    },
+)
 
 
 def snap(acts: dict[str, Any], tier_map: dict[str, Any], granted: set[tuple[str, str]]):

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from audit.chain import verify
 from audit.models import AuditEvent
-from governance.models import AgentIdentity, TierAssignment, Workflow, WorkflowVersion
+from governance.models import AgentIdentity, TierAssignment, Workflow
 from governance.policyfile import PolicyError, apply_policy, export_yaml, from_database, from_document, load
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +30,12 @@ def test_it_applies_the_example_policy(example_state) -> None:
     assert len(changes) == sum(len(v) for v in example_state.values())
     assert Workflow.objects.count() == 3
     assert AgentIdentity.objects.get(name="support-bot").workflows.count() == 2
-    assert TierAssignment.objects.get(workflow__name="account-maintenance",
-                                      action_type__name="crm.update_credit_limit").quorum == 2  # fmt: skip
+    assert (
+        TierAssignment.objects.get(
+            workflow__name="account-maintenance", action_type__name="crm.update_credit_limit"
+        ).quorum
+        == 2
+    )
     assert AuditEvent.objects.filter(kind="policy.applied", actor="cli:test").count() == 1
     assert AuditEvent.objects.filter(kind="policy.created").count() == len(changes)
     assert verify().ok
@@ -84,47 +88,79 @@ def test_removing_things_deletes_them_and_deprovisions_agents(applied_policy, ex
     doc["agents"] = [a for a in doc["agents"] if a["name"] != "support-bot"]
     doc["workflows"] = [w for w in doc["workflows"] if w["name"] != "account-maintenance"]
     doc["agents"][0]["workflows"] = ["refund-triage"]
-    doc["action_types"] = [a for a in doc["action_types"]
-                           if a["name"] not in ("crm.delete_customer", "crm.update_credit_limit")]  # fmt: skip
+    doc["action_types"] = [
+        a for a in doc["action_types"] if a["name"] not in ("crm.delete_customer", "crm.update_credit_limit")
+    ]
     changes = {str(c) for c in apply_policy(from_document(load(yaml.safe_dump(doc))), actor="t")}
     assert changes == {
-        "- deprovision agent support-bot", "- delete workflow account-maintenance",
-        "- delete action type crm.delete_customer", "- delete action type crm.update_credit_limit",
-    }  # fmt: skip
+        "- deprovision agent support-bot",
+        "- delete workflow account-maintenance",
+        "- delete action type crm.delete_customer",
+        "- delete action type crm.update_credit_limit",
+    }
     assert AgentIdentity.objects.get(name="support-bot").status == "deprovisioned"
     assert not Workflow.objects.filter(name="account-maintenance").exists()
     # The deprovisioned agent stays deprovisioned; applying the same file again changes nothing.
     assert apply_policy(from_document(load(yaml.safe_dump(doc))), actor="t") == []
 
 
-@pytest.mark.parametrize("mutate, expected", [
-    (lambda d: d["workflows"][2]["tiers"].__setitem__(0, {"action": "crm.refnd", "tier": 1}),
-     "workflows[2].tiers[0].action: unknown action 'crm.refnd'"),
-    (lambda d: d["workflows"][0]["tiers"][0].__setitem__("tier", 5),
-     "workflows[0].tiers[0].tier: tier must be an integer from 1 to 4, not 5"),
-    (lambda d: d["workflows"][0]["tiers"][0].__setitem__("tier", 0),
-     "workflows[0].tiers[0].tier: tier must be an integer from 1 to 4, not 0"),
-    (lambda d: d["systems"].append({"name": "crm", "connector": "x"}),
-     "systems[4].name: duplicate name 'crm' (first at systems[0])"),
-    (lambda d: d["data_objects"][0].__setitem__("system", "crn"),
-     "data_objects[0].system: unknown system 'crn' (did you mean 'crm'?)"),
-    (lambda d: d["agents"][0].__setitem__("workflows", ["nope"]),
-     "agents[0].workflows[0]: unknown workflow 'nope'"),
-    (lambda d: d["agents"][0].__setitem__("recertify_by", "next year"),
-     "agents[0].recertify_by: 'next year' is not a date (YYYY-MM-DD)"),
-    (lambda d: d["workflows"][0]["access"].pop(2),
-     "workflows[0].tiers[5].action: 'crm.issue_refund' needs write on crm.refund, which the access map does not grant"),
-    (lambda d: d["workflows"][0]["tiers"][5]["conditions"][0].__setitem__("op", "bigger"),
-     "workflows[0].tiers[5].conditions[0].op: 'bigger' is not one of"),
-    (lambda d: d["workflows"][1]["tiers"][5]["conditions"][0].__setitem__("list", "company_domain"),
-     "workflows[1].tiers[5].conditions[0]: unknown list 'company_domain'"),
-    (lambda d: d["workflows"][0]["tiers"][5]["conditions"][0].__setitem__("tier", 2),
-     "workflows[0].tiers[5].conditions[0].tier: tier 2 does not raise the assigned tier 2"),
-    (lambda d: d["action_types"][0].__setitem__("params_schema", {"type": "objekt"}),
-     "action_types[0].params_schema: not a valid JSON schema"),
-    (lambda d: d["workflows"][0].__setitem__("acess", []),
-     "workflows[0]: Additional properties are not allowed ('acess' was unexpected)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (
+            lambda d: d["workflows"][2]["tiers"].__setitem__(0, {"action": "crm.refnd", "tier": 1}),
+            "workflows[2].tiers[0].action: unknown action 'crm.refnd'",
+        ),
+        (
+            lambda d: d["workflows"][0]["tiers"][0].__setitem__("tier", 5),
+            "workflows[0].tiers[0].tier: tier must be an integer from 1 to 4, not 5",
+        ),
+        (
+            lambda d: d["workflows"][0]["tiers"][0].__setitem__("tier", 0),
+            "workflows[0].tiers[0].tier: tier must be an integer from 1 to 4, not 0",
+        ),
+        (
+            lambda d: d["systems"].append({"name": "crm", "connector": "x"}),
+            "systems[4].name: duplicate name 'crm' (first at systems[0])",
+        ),
+        (
+            lambda d: d["data_objects"][0].__setitem__("system", "crn"),
+            "data_objects[0].system: unknown system 'crn' (did you mean 'crm'?)",
+        ),
+        (
+            lambda d: d["agents"][0].__setitem__("workflows", ["nope"]),
+            "agents[0].workflows[0]: unknown workflow 'nope'",
+        ),
+        (
+            lambda d: d["agents"][0].__setitem__("recertify_by", "next year"),
+            "agents[0].recertify_by: 'next year' is not a date (YYYY-MM-DD)",
+        ),
+        (
+            lambda d: d["workflows"][0]["access"].pop(2),
+            "workflows[0].tiers[5].action: 'crm.issue_refund' needs write on crm.refund, which the access map does not grant",
+        ),
+        (
+            lambda d: d["workflows"][0]["tiers"][5]["conditions"][0].__setitem__("op", "bigger"),
+            "workflows[0].tiers[5].conditions[0].op: 'bigger' is not one of",
+        ),
+        (
+            lambda d: d["workflows"][1]["tiers"][5]["conditions"][0].__setitem__("list", "company_domain"),
+            "workflows[1].tiers[5].conditions[0]: unknown list 'company_domain'",
+        ),
+        (
+            lambda d: d["workflows"][0]["tiers"][5]["conditions"][0].__setitem__("tier", 2),
+            "workflows[0].tiers[5].conditions[0].tier: tier 2 does not raise the assigned tier 2",
+        ),
+        (
+            lambda d: d["action_types"][0].__setitem__("params_schema", {"type": "objekt"}),
+            "action_types[0].params_schema: not a valid JSON schema",
+        ),
+        (
+            lambda d: d["workflows"][0].__setitem__("acess", []),
+            "workflows[0]: Additional properties are not allowed ('acess' was unexpected)",
+        ),
+    ],
+)
 def test_errors_name_their_place_and_nothing_is_applied(example_text, mutate, expected) -> None:
     doc = yaml.safe_load(example_text)
     mutate(doc)
@@ -143,12 +179,15 @@ def test_it_reports_every_error_at_once(example_text) -> None:
     assert len(info.value.errors) == 2
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("systems: [\n  - name: crm\n", "line 2, column 3"),
-    ("systems:\n  - name: a\n    name: b\n    connector: x\n", "duplicate key 'name'"),
-    ("", "the policy file is empty"),
-    ("- just\n- a list\n", "(document): ['just', 'a list'] is not of type 'object'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("systems: [\n  - name: crm\n", "line 2, column 3"),
+        ("systems:\n  - name: a\n    name: b\n    connector: x\n", "duplicate key 'name'"),
+        ("", "the policy file is empty"),
+        ("- just\n- a list\n", "(document): ['just', 'a list'] is not of type 'object'"),
+    ],
+)
 def test_malformed_files_get_a_clear_error(text, expected) -> None:
     with pytest.raises(PolicyError) as info:
         load(text)

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 def test_after_a_rekey_the_old_key_can_go(demo, settings) -> None:
     _, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
-    pending = gateway.authorize(token, "crm.issue_refund",
-                                {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "x"})  # fmt: skip
+    pending = gateway.authorize(
+        token, "crm.issue_refund", {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "x"}
+    )
     secrets_before = {c.name: c.reveal() for c in ServiceCredential.objects.all()}
     old_keys = list(settings.WARDEN_SECRET_KEYS)
     settings.WARDEN_SECRET_KEYS = [Fernet.generate_key().decode(), *old_keys]

@@ -66,10 +66,16 @@ def test_the_admin_never_shows_the_secret_and_the_auditlog_never_records_it(cred
     assert SECRET not in body and credential.secret_encrypted not in body
     listing = client.get("/admin/governance/servicecredential/").content.decode()
     assert SECRET not in listing and credential.secret_encrypted not in listing
-    response = client.post(f"/admin/governance/servicecredential/{credential.pk}/change/", {
-        "name": "crm-api", "system": credential.system_id, "scope": "customers:rw",
-        "rotation_period_days": 30, "new_secret": "sk-rotated-canary",
-    })  # fmt: skip
+    response = client.post(
+        f"/admin/governance/servicecredential/{credential.pk}/change/",
+        {
+            "name": "crm-api",
+            "system": credential.system_id,
+            "scope": "customers:rw",
+            "rotation_period_days": 30,
+            "new_secret": "sk-rotated-canary",
+        },
+    )
     assert response.status_code == 302
     credential.refresh_from_db()
     assert credential.reveal() == "sk-rotated-canary"

@@ -27,7 +27,11 @@ class Command(BaseCommand):
         if revoke_others:
             AgentKey.objects.filter(agent=identity, revoked_at__isnull=True).update(revoked_at=timezone.now())
         key = agent_key_create(identity)
-        audit.record("provisioning.agent_key_created", "cli:agent_key_create", outcome="created",
-                     details={"agent": agent, "prefix": key[:12], "revoked_others": revoke_others})  # fmt: skip
+        audit.record(
+            "provisioning.agent_key_created",
+            "cli:agent_key_create",
+            outcome="created",
+            details={"agent": agent, "prefix": key[:12], "revoked_others": revoke_others},
+        )
         self.stdout.write(key)
         self.stderr.write("Store this key now: Warden keeps only its hash and cannot show it again.")

@@ -24,7 +24,11 @@ class Command(BaseCommand):
         if not 1 <= days <= 366:
             raise CommandError("--days must be between 1 and 366")
         token = api_token_create(user, name, days)
-        audit.record("provisioning.api_token_created", "cli:api_token_create", outcome="created",
-                     details={"user": username, "name": name, "prefix": token[:12], "days": days})  # fmt: skip
+        audit.record(
+            "provisioning.api_token_created",
+            "cli:api_token_create",
+            outcome="created",
+            details={"user": username, "name": name, "prefix": token[:12], "days": days},
+        )
         self.stdout.write(token)
         self.stderr.write("Store this token now: Warden keeps only its hash and cannot show it again.")

@@ -27,7 +27,9 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         host, port = server.server_address[:2]
-        self.stdout.write(f"offline model server on http://{host}:{port} playing {', '.join(sorted(server.RequestHandlerClass.book.scripts))}")
+        self.stdout.write(
+            f"offline model server on http://{host}:{port} playing {', '.join(sorted(server.RequestHandlerClass.book.scripts))}"
+        )
         self.stdout.flush()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -28,8 +28,9 @@ class Command(BaseCommand):
         if not input.strip():
             self._fail("--input: give the agent a task")
         try:
-            session = session_queue_run(agent=agent, workflow=workflow, input=input, trigger="cli",
-                                        initiated_by=f"cli:{getpass.getuser()}")  # fmt: skip
+            session = session_queue_run(
+                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=f"cli:{getpass.getuser()}"
+            )
         except SessionRefused as exc:
             self._fail(f"session refused: {exc}")
         self.stdout.write(f"session {session.pk} queued ({agent} on {workflow})")

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from datetime import datetime, timezone as dt_timezone
-
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -30,7 +29,7 @@ class Command(BaseCommand):
             if since_at is None:
                 raise CommandError(f"--since: {since!r} is not an ISO 8601 date-time (try 2026-11-01T00:00:00Z)")
             if timezone.is_naive(since_at):
-                since_at = timezone.make_aware(since_at, dt_timezone.utc)
+                since_at = timezone.make_aware(since_at, UTC)
         lines = iter_jsonl(since=since_at) if format == "jsonl" else iter_csv(since=since_at)
         for chunk in lines:
             self.stdout.write(chunk, ending="")

@@ -14,8 +14,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="print only the result line")
-        parser.add_argument("--checkpoints", action="store_true",
-                            help="also check every signed checkpoint: proves no tail was cut off after it")
+        parser.add_argument(
+            "--checkpoints",
+            action="store_true",
+            help="also check every signed checkpoint: proves no tail was cut off after it",
+        )
 
     def handle(self, *args: Any, quiet: bool = False, checkpoints: bool = False, **options: Any) -> None:
         show_progress = not quiet and sys.stderr.isatty()
@@ -30,11 +33,15 @@ class Command(BaseCommand):
         if result.ok and checkpoints:
             signed = verify_checkpoints()
             if not signed.ok:
-                self.stderr.write(f"audit chain BROKEN at seq {signed.first_bad_seq}: {signed.message} "
-                                  f"({signed.checked} checkpoints verified before it)")  # fmt: skip
+                self.stderr.write(
+                    f"audit chain BROKEN at seq {signed.first_bad_seq}: {signed.message} "
+                    f"({signed.checked} checkpoints verified before it)"
+                )
                 sys.exit(1)
-            self.stdout.write(f"audit chain OK: {result.count} events verified (last seq {result.last_seq}); "
-                              f"{signed.checked} signed checkpoints hold")  # fmt: skip
+            self.stdout.write(
+                f"audit chain OK: {result.count} events verified (last seq {result.last_seq}); "
+                f"{signed.checked} signed checkpoints hold"
+            )
             return
         if result.ok:
             self.stdout.write(f"audit chain OK: {result.count} events verified (last seq {result.last_seq})")

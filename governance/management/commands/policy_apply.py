@@ -16,8 +16,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="policy file, or - for standard input")
         parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-        parser.add_argument("--actor", default=f"cli:{getpass.getuser()}",
-                            help="who is applying, for the audit trail (default: cli:<os user>)")  # fmt: skip
+        parser.add_argument(
+            "--actor",
+            default=f"cli:{getpass.getuser()}",
+            help="who is applying, for the audit trail (default: cli:<os user>)",
+        )
 
     def handle(self, *args: Any, file: str, dry_run: bool, actor: str, **options: Any) -> None:
         try:

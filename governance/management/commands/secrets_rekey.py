@@ -25,8 +25,10 @@ def _targets() -> list[tuple[str, type[models.Model], str, Callable[[str], str]]
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt every stored secret under the newest key in WARDEN_SECRET_KEYS. Runs row by row "
-            "while Warden keeps running; afterwards the old keys can be removed.")  # fmt: skip
+    help = (
+        "Re-encrypt every stored secret under the newest key in WARDEN_SECRET_KEYS. Runs row by row "
+        "while Warden keeps running; afterwards the old keys can be removed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -48,12 +50,17 @@ class Command(BaseCommand):
                     self.stderr.write(f"\n{label}: row {pk} cannot be decrypted with any key in WARDEN_SECRET_KEYS")
                 if not quiet:
                     filled = int(30 * position / len(ids))
-                    self.stderr.write(f"\r{label:<28} [{'#' * filled}{'.' * (30 - filled)}] {position}/{len(ids)}",
-                                      ending="")  # fmt: skip
+                    self.stderr.write(
+                        f"\r{label:<28} [{'#' * filled}{'.' * (30 - filled)}] {position}/{len(ids)}", ending=""
+                    )
             if not quiet and ids:
                 self.stderr.write("")
-        audit.record("secrets.rekeyed", "cli:secrets_rekey", outcome="failed" if failed else "rekeyed",
-                     details={"rekeyed": done, "unreadable": failed})  # fmt: skip
+        audit.record(
+            "secrets.rekeyed",
+            "cli:secrets_rekey",
+            outcome="failed" if failed else "rekeyed",
+            details={"rekeyed": done, "unreadable": failed},
+        )
         self.stdout.write(f"{done} secrets re-encrypted under the newest key, {failed} unreadable.")
         if failed:
             sys.exit(1)
