@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from agents import signals
-from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert, SessionToken
+from agents import lifecycle, signals
+from agents.models import AgentSession, HumanHandoff, SecurityAlert, SessionToken
+from audit.actors import RUNNER, SWEEPER, WARDEN
 from governance.models import AgentIdentity, Workflow
 
 TOKEN_PREFIX = "wst_"
@@ -126,12 +127,12 @@ def _provision_database_roles(session: AgentSession) -> None:
     try:
         roles = provision_session_roles(session)
     except Exception as exc:  # noqa: BLE001 - the session must not run half-provisioned
-        terminate(session, reason="database credentials could not be made", actor="system:warden")
+        terminate(session, reason="database credentials could not be made", actor=WARDEN)
         raise SessionRefused(f"the session's database credentials could not be made ({type(exc).__name__})") from None
     if roles:
         audit.record(
             "session.credentials_issued",
-            "system:warden",
+            WARDEN,
             session=session,
             workflow=session.workflow,
             outcome="issued",
@@ -145,9 +146,7 @@ def reissue_token(session: AgentSession) -> str:
         now = timezone.now()
         SessionToken.objects.filter(session=session, revoked_at__isnull=True).update(revoked_at=now)
         token = _new_token(session)
-        audit.record(
-            "session.token_issued", "system:runner", session=session, workflow=session.workflow, outcome="issued"
-        )
+        audit.record("session.token_issued", RUNNER, session=session, workflow=session.workflow, outcome="issued")
     return token
 
 
@@ -163,8 +162,10 @@ def check_token_row(row: SessionToken | None, now: Any = None) -> str | None:
     return None
 
 
-def verify_token(token: Any) -> tuple[AgentSession, SessionToken]:
-    """The live session a token belongs to, read from the database; raise TokenInvalid otherwise."""
+def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, SessionToken]:
+    """The live session a token belongs to, read from the database; raise TokenInvalid otherwise.
+    With paused_ok, a session that waits for a reviewer counts as live (the gateway still
+    decides calls made then: a tier 4 attempt ends it)."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise TokenInvalid("malformed session token")
     row = (
@@ -182,7 +183,7 @@ def verify_token(token: Any) -> tuple[AgentSession, SessionToken]:
             )
         raise TokenInvalid(problem, session)
     assert session is not None
-    if session.status != AgentSession.Status.ACTIVE:
+    if session.status != AgentSession.Status.ACTIVE and not (paused_ok and session.is_live):
         raise TokenInvalid(f"the session is {session.status.replace('_', ' ')}", session)
     if session.expires_at <= now:
         expire(session)
@@ -211,7 +212,7 @@ def raise_alert(
         )
         audit.record(
             "alert.raised",
-            "system:warden",
+            WARDEN,
             session=session or "",
             workflow=session.workflow if session else "",
             outcome=kind,
@@ -229,58 +230,74 @@ def expire(session: AgentSession) -> AgentSession:
         session=session,
         severity="medium",
     )
-    return terminate(session, reason="timeout", actor="system:sweeper")
+    return terminate(session, reason="timeout", actor=SWEEPER)
+
+
+def end(
+    session: AgentSession,
+    *,
+    reason: str,
+    actor: Any = WARDEN,
+    status: str = AgentSession.Status.TERMINATED,
+    final_answer: str | None = None,
+) -> AgentSession:
+    """The transactional half of ending a session (call it inside the transaction of whatever
+    ended it, then after_end() once that has committed): the session moves to its final state
+    with its audit event, its tokens are revoked, its context wiped, and what waits is cancelled."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = AgentSession.objects.select_for_update().select_related("agent", "workflow").get(pk=session.pk)
+        if not locked.is_live:
+            return locked  # ended already: nothing to do, and after_end() is not needed
+        SessionToken.objects.filter(session=locked, revoked_at__isnull=True).update(revoked_at=now)
+        cancelled = lifecycle.action_cancel_open(locked, actor=actor, reason=reason)
+        extra = {"final_answer": final_answer} if final_answer is not None else {}
+        locked = lifecycle.session_move(
+            locked,
+            status,
+            actor=actor,
+            locked=True,
+            termination_reason=reason[:64],
+            ended_at=now,
+            run_state=AgentSession.RunState.DONE,
+            conversation=[],
+            clear_after_step=[],
+            pending_tool_uses=[],
+            details={"reason": reason, "cancelled_actions": cancelled},
+            **extra,
+        )
+    setattr(locked, "just_ended", True)  # noqa: B010 - read by after_end_if_needed()
+    return locked
+
+
+def after_end_if_needed(session: AgentSession) -> AgentSession:
+    """after_end() for a session that end() has just ended (and not for one that was over already)."""
+    return after_end(session) if getattr(session, "just_ended", False) else session
+
+
+def after_end(session: AgentSession) -> AgentSession:
+    """After the end has committed: drop the session's database roles, then check that the
+    token fails and the context is empty before calling the termination verified."""
+    try:
+        from agents.connectors.postgres import drop_session_roles
+
+        drop_session_roles(session)
+    except Exception:  # noqa: BLE001 - verification below reports it, and the sweeper retries
+        pass
+    _verify_termination(session)
+    return AgentSession.objects.select_related("agent", "workflow").get(pk=session.pk)
 
 
 def terminate(
     session: AgentSession,
     *,
     reason: str,
-    actor: str = "system:warden",
+    actor: Any = WARDEN,
     status: str = AgentSession.Status.TERMINATED,
     final_answer: str | None = None,
 ) -> AgentSession:
-    """End a session for any reason: revoke its tokens, wipe its context, cancel what waits,
-    then check that the token fails and the context is empty before calling it verified."""
-    now = timezone.now()
-    with transaction.atomic():
-        locked = AgentSession.objects.select_for_update().get(pk=session.pk)
-        if not locked.is_live:
-            return locked
-        locked.status = status
-        locked.termination_reason = reason
-        locked.ended_at = now
-        locked.run_state = AgentSession.RunState.DONE
-        locked.conversation, locked.clear_after_step, locked.pending_tool_uses = [], [], []
-        if final_answer is not None:
-            locked.final_answer = final_answer
-        locked.save()
-        SessionToken.objects.filter(session=locked, revoked_at__isnull=True).update(revoked_at=now)
-        cancelled = ActionRequest.objects.filter(
-            session=locked,
-            status__in=[
-                ActionRequest.Status.AWAITING_APPROVAL,
-                ActionRequest.Status.APPROVED,
-                ActionRequest.Status.ALLOWED,
-            ],
-        ).update(status=ActionRequest.Status.CANCELLED, sealed_params="")
-        kind = {"completed": "session.completed", "handed_off": "session.handed_off"}.get(status, "session.terminated")
-        audit.record(
-            kind,
-            actor,
-            session=locked,
-            workflow=locked.workflow,
-            outcome=status,
-            details={"reason": reason, "cancelled_actions": cancelled},
-        )
-    try:
-        from agents.connectors.postgres import drop_session_roles
-
-        drop_session_roles(locked)
-    except Exception:  # noqa: BLE001 - verification below reports it, and the sweeper retries
-        pass
-    _verify_termination(locked)
-    return AgentSession.objects.get(pk=locked.pk)
+    """End a session for any reason, with verified termination."""
+    return after_end_if_needed(end(session, reason=reason, actor=actor, status=status, final_answer=final_answer))
 
 
 def _verify_termination(session: AgentSession) -> None:
@@ -294,7 +311,7 @@ def _verify_termination(session: AgentSession) -> None:
             AgentSession.objects.filter(pk=session.pk).update(termination_verified=True)
             audit.record(
                 "session.termination_verified",
-                "system:warden",
+                WARDEN,
                 session=session,
                 workflow=session.workflow,
                 outcome="verified",
@@ -302,7 +319,7 @@ def _verify_termination(session: AgentSession) -> None:
         else:
             audit.record(
                 "session.termination_unverified",
-                "system:warden",
+                WARDEN,
                 session=session,
                 workflow=session.workflow,
                 outcome="unverified",
@@ -331,12 +348,13 @@ def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) ->
         handoff = HumanHandoff.objects.create(session=session, trigger=trigger[:255], context=context)
         audit.record(
             "handoff.created",
-            "system:warden",
+            WARDEN,
             session=session,
             workflow=session.workflow,
             outcome="open",
             details={"handoff_id": handoff.id, "trigger": trigger[:255]},
         )
         transaction.on_commit(lambda: signals.handoff_created.send(HumanHandoff, handoff=handoff))
-    terminate(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
+        ended = end(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
+    after_end_if_needed(ended)
     return handoff

@@ -117,12 +117,15 @@ def action_request_decide(
         )
         reached = decision == ApprovalDecision.Decision.APPROVE and approvals >= ar.quorum
         if reached:
-            ActionRequest.objects.filter(pk=ar.pk).update(status=ActionRequest.Status.APPROVED)
+            # Approved inside the lock (so no rejection can slip in), executed after commit.
+            ar, _session, problem = gateway.approve(ar, actor=label(reviewer))
+            if problem:
+                raise DecisionRefused(f"this request cannot be approved: {problem}")
         elif decision == ApprovalDecision.Decision.REJECT:
             # Inside the lock, so that no approval can slip in between.
             gateway.reject(ar, reason=comment, actor=label(reviewer))
     if reached:
-        gateway.release(ar)  # runs the connector: outside the decision's transaction
+        gateway.release(ar, actor=label(reviewer))  # runs the connector: outside the decision's transaction
     ar.refresh_from_db()
     return ar
 

@@ -91,7 +91,7 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
         if token is None or not token.startswith(sessions.TOKEN_PREFIX):
             return None
         try:
-            session, _ = sessions.verify_token(token)
+            session, _ = sessions.verify_token(token, paused_ok=True)
         except sessions.TokenInvalid as exc:
             raise exceptions.AuthenticationFailed(exc.reason) from None
         return AgentPrincipal(session.agent, session), token

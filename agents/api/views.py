@@ -276,10 +276,8 @@ class ActionView(APIView):
         except ValueError:
             raise ValidationError({"wait": "a whole number of seconds"}) from None
         deadline = time.monotonic() + wait
-        while (
-            ar.status in (ActionRequest.Status.AWAITING_APPROVAL, ActionRequest.Status.APPROVED)
-            and time.monotonic() < deadline
-        ):
+        # Wait only while a reviewer has not decided: `approved` is already the answer.
+        while ar.status == ActionRequest.Status.AWAITING_APPROVAL and time.monotonic() < deadline:
             time.sleep(0.25)  # long-poll: the client asked to wait for a change
             ar.refresh_from_db()
         return Response(_status(ar))

@@ -75,7 +75,7 @@ def test_tier_3_waits_for_approval_and_pauses_the_session(start_session, kinds) 
     session.refresh_from_db()
     assert session.status == "awaiting_approval"
     assert not Refund.objects.exists()
-    assert kinds() == ["action.awaiting_approval"]
+    assert kinds() == ["action.awaiting_approval", "session.paused"]
     # A paused session takes no further calls.
     assert gateway.authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).decision == "deny"
 
@@ -92,7 +92,14 @@ def test_release_executes_once_and_resumes(start_session, kinds) -> None:
     assert session.status == "active"
     ar.refresh_from_db()
     assert ar.sealed_params == ""
-    assert kinds() == ["action.awaiting_approval", "action.released", "action.executing", "action.executed"]
+    assert kinds() == [
+        "action.awaiting_approval",
+        "session.paused",
+        "action.released",
+        "session.resumed",
+        "action.executing",
+        "action.executed",
+    ]
 
 
 def test_release_refuses_changed_parameters(start_session) -> None:

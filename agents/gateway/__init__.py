@@ -1,0 +1,478 @@
+"""The enforcement gateway: the single path of every tool call (DESIGN.md, "the hot path").
+
+`authorize()` makes one decision per call, in a fixed order (docs/lifecycle.md):
+
+    token -> replay check -> access map -> schema -> tier -> tier 4 wins over every other
+    outcome -> paused session -> destinations -> tier 3 -> allow
+
+and applies it through the lifecycle module, which writes each state change together with its
+audit event. The in-process runner and the decision API call the same function; the only
+difference is who executes an allowed call (Warden with execute=True, the external runtime
+with execute=False). What happens after a reviewer decides lives in `agents.gateway.execution`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from prometheus_client import Counter
+
+import audit
+from agents import context, destinations, lifecycle, sessions, signals
+from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionToken
+from audit.actors import GATEWAY
+from audit.canonical import params_hash
+from governance import crypto
+from governance.models import AgentIdentity, Sensitivity, Workflow
+from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
+
+Status = ActionRequest.Status
+
+
+class Outcome(StrEnum):
+    """What the gateway answers for one tool call."""
+
+    ALLOW = "allow"
+    ALLOW_NOTIFIED = "allow_notified"
+    PENDING = "pending_approval"
+    DENY = "deny"
+    TERMINATED = "session_terminated"
+
+
+# The names callers have always used.
+ALLOW, ALLOW_NOTIFIED, PENDING, DENY, TERMINATED = (
+    Outcome.ALLOW,
+    Outcome.ALLOW_NOTIFIED,
+    Outcome.PENDING,
+    Outcome.DENY,
+    Outcome.TERMINATED,
+)
+
+HUMAN_ONLY = 4
+APPROVE = 3
+NOTIFY = 2
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    decision: str
+    tier: int | None
+    reason: str
+    action_request_id: str | None = None
+    status: str = ""
+    result: Any = None  # the model's view of the connector result, after context rules
+    error: str = ""
+
+    @property
+    def executed(self) -> bool:
+        return self.status == Status.SUCCEEDED
+
+    @property
+    def is_error(self) -> bool:
+        return self.decision in (DENY, TERMINATED) or self.status in (
+            Status.FAILED,
+            Status.REJECTED,
+            Status.EXPIRED,
+            Status.CANCELLED,
+        )
+
+
+_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], float, WorkflowSnapshot]] = {}
+_SNAPSHOT_SECONDS = 5.0
+
+
+def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
+    """decide() needs the workflow in memory; rebuild it when the workflow changes, or every few seconds."""
+    key = (workflow.version, workflow.updated_at)
+    cached = _SNAPSHOTS.get(workflow.pk)
+    if cached and cached[0] == key and time.monotonic() - cached[1] < _SNAPSHOT_SECONDS:
+        return cached[2]
+    snap = snapshot(workflow)
+    _SNAPSHOTS[workflow.pk] = (key, time.monotonic(), snap)
+    return snap
+
+
+def result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
+    if decision is None:
+        decision = {
+            Status.AWAITING_APPROVAL: PENDING,
+            Status.APPROVED: PENDING,
+            Status.DENIED: DENY,
+            Status.REFUSED: TERMINATED,
+        }.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
+    return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)
+
+
+DECISIONS = Counter("warden_decisions_total", "Tool-call decisions by tier and outcome", ["tier", "decision"])
+
+
+def authorize(
+    token: Any,
+    action: Any,
+    params: Any,
+    *,
+    tool_use_id: str = "",
+    execute: bool = True,
+    verified_session: AgentSession | None = None,
+) -> GatewayResult:
+    """Decide one tool call and act on the tier. With execute=False (external runtimes), an
+    allowed call is returned as `allow` for the caller to execute and report.
+
+    `verified_session` is for the API, whose authentication has just run verify_token on this
+    very token in the same request; everyone else passes the token alone."""
+    result = _authorize(token, action, params, tool_use_id=tool_use_id, execute=execute, session=verified_session)
+    DECISIONS.labels(tier=str(result.tier or "none"), decision=result.decision).inc()
+    return result
+
+
+def _authorize(
+    token: Any, action: Any, params: Any, *, tool_use_id: str, execute: bool, session: AgentSession | None
+) -> GatewayResult:
+    try:
+        if session is None:
+            # A paused session is still decided: a tier 4 attempt while it waits ends it.
+            session = sessions.verify_token(token, paused_ok=True)[0]
+    except sessions.TokenInvalid as exc:
+        return _deny_without_session(action, exc)
+    call = _Call.build(session, action, params, str(tool_use_id or "")[:128])
+    try:
+        return _act(call, execute=execute)
+    except IntegrityError:
+        # The tool_use id was seen before in this session (the unique constraint caught it).
+        seen = ActionRequest.objects.filter(session=session, tool_use_id=call.tool_use_id).first()
+        if seen is None or not call.tool_use_id:
+            raise
+        if seen.action == call.fields["action"] and seen.params_hash == call.digest and call.digest:
+            return _replay(seen, session, params)
+        return _replay_mismatch(call, seen)
+
+
+def _deny_without_session(action: Any, exc: sessions.TokenInvalid) -> GatewayResult:
+    session = exc.session
+    audit.record(
+        "action.denied",
+        session.agent if session else "unknown",
+        session=session or "",
+        workflow=session.workflow if session else "",
+        action=str(action)[:128],
+        outcome="denied",
+        details={"reason": exc.reason, **({"agent": session.agent.name} if session else {})},
+    )
+    return GatewayResult(TERMINATED if exc.terminated else DENY, None, exc.reason)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _safe_hash(params: Any) -> str:
+    try:
+        return params_hash(params)
+    except Exception:  # noqa: BLE001 - not JSON: decide() refuses it
+        return ""
+
+
+@dataclass
+class _Call:
+    """One tool call with its decision and what will be stored of it."""
+
+    session: AgentSession
+    params: Any
+    tool_use_id: str
+    decision: Decision
+    digest: str
+    spec: Any
+    snap: WorkflowSnapshot | None
+    fields: dict[str, Any]
+
+    @classmethod
+    def build(cls, session: AgentSession, action: Any, params: Any, tool_use_id: str) -> _Call:
+        if _has_nul(action) or _has_nul(params) or "\x00" in tool_use_id:
+            # Nothing with a NUL character can be stored (PostgreSQL text refuses it): refuse,
+            # and record the refusal with the NULs made visible.
+            reason = "the action name or parameters contain NUL characters"
+            fields = {
+                "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
+                "action": str(action).replace("\x00", "\ufffd")[:128],
+                "params": {"_invalid": "NUL characters"},
+                "reason": reason,
+            }
+            return cls(session, params, fields["tool_use_id"], Decision(None, False, reason), "", None, None, fields)
+        snap = _snapshot(session.workflow)
+        decision = decide(snap, action, params)
+        spec = snap.actions.get(action) if isinstance(action, str) else None
+        stored = context.persistable_params(params, spec.data_objects if spec else (), context.load_policy())
+        digest = _safe_hash(params)
+        fields = {
+            "tool_use_id": tool_use_id,
+            "action": str(action)[:128],
+            "system": spec.system if spec else "",
+            "tier": decision.tier,
+            "reason": decision.reason,
+            "grants_used": [list(g) for g in decision.grants_used],
+            "params_hash": digest,
+            "quorum": decision.quorum,
+            "params": stored if isinstance(stored, dict) else {"_invalid": type(params).__name__},
+        }
+        return cls(session, params, tool_use_id, decision, digest, spec, snap, fields)
+
+
+def _act(call: _Call, *, execute: bool) -> GatewayResult:
+    """The fixed order of outcomes. Tier 4 wins over every other one, in any session state."""
+    tier = call.decision.tier
+    if tier is None:
+        return _deny(call, call.decision.reason)
+    if tier >= HUMAN_ONLY:
+        return _refuse_tier4(call)
+    if call.session.status != AgentSession.Status.ACTIVE:
+        return _deny(call, f"the session is {call.session.status.replace('_', ' ')}: it waits for a reviewer")
+    egress = destinations.egress_problem(call.snap, call.spec, call.params, call.session.data_sensitivity)
+    if egress:
+        return _refuse_egress(call, egress)
+    if tier == APPROVE:
+        return _queue_for_approval(call)
+    return _allow(call, execute=execute)
+
+
+def _deny(call: _Call, reason: str, *, kind: str = "", fields: dict[str, Any] | None = None) -> GatewayResult:
+    values = {**call.fields, "reason": reason, **(fields or {})}
+    ar = lifecycle.action_open(
+        session=call.session,
+        status=Status.DENIED,
+        actor=call.session.agent,
+        kind=kind,
+        details={"reason": reason, "params": values["params"]},
+        **values,
+    )
+    return result_of(ar, DENY)
+
+
+def _refuse_egress(call: _Call, problem: str) -> GatewayResult:
+    """Data may not go there: refuse (the model is told why), audit, alert. The session goes on."""
+    session = call.session
+    with transaction.atomic():
+        result = _deny(call, f"destination refused: {problem}", kind="egress.refused")
+        sessions.raise_alert(
+            SecurityAlert.Kind.EXFILTRATION,
+            f"agent {session.agent.name} tried to send data out with {call.fields['action']}: {problem}"[:500],
+            session=session,
+            details={"action_request": result.action_request_id},
+        )
+    return result
+
+
+def _refuse_tier4(call: _Call, *, extra_fields: dict[str, Any] | None = None) -> GatewayResult:
+    """Human-only: refuse, alert and end the session, whatever state it is in, in one transaction."""
+    session = call.session
+    with transaction.atomic():
+        ar = lifecycle.action_open(
+            session=session,
+            status=Status.REFUSED,
+            actor=session.agent,
+            details={"reason": call.decision.reason, "params": call.fields["params"]},
+            **{**call.fields, **(extra_fields or {})},
+        )
+        sessions.raise_alert(
+            SecurityAlert.Kind.TIER4_ATTEMPT,
+            f"agent {session.agent.name} attempted human-only action {ar.action}",
+            session=session,
+            details={"action_request": str(ar.id), "reason": call.decision.reason},
+        )
+        ended = sessions.end(session, reason="tier 4 attempt", actor=GATEWAY)
+    sessions.after_end_if_needed(ended)
+    return result_of(ar, TERMINATED)
+
+
+def _queue_for_approval(call: _Call) -> GatewayResult:
+    session = call.session
+    now = timezone.now()
+    with transaction.atomic():
+        locked = AgentSession.objects.select_for_update().select_related("agent", "workflow").get(pk=session.pk)
+        if locked.status != AgentSession.Status.ACTIVE:
+            return GatewayResult(DENY, call.decision.tier, f"the session is {locked.status.replace('_', ' ')}")
+        ar = lifecycle.action_open(
+            session=locked,
+            status=Status.AWAITING_APPROVAL,
+            actor=locked.agent,
+            sealed_params=crypto.encrypt(context.json_text(call.params)),
+            expires_at=now + timedelta(seconds=settings.WARDEN_APPROVAL_TTL_SECONDS),
+            details={
+                "reason": call.decision.reason,
+                "params": call.fields["params"],
+                "params_hash": call.digest,
+                "quorum": call.decision.quorum,
+            },
+            **call.fields,
+        )
+        lifecycle.session_pause(locked, action_request=ar)
+        transaction.on_commit(lambda: signals.action_awaiting_approval.send(ActionRequest, action_request=ar))
+    return result_of(ar, PENDING)
+
+
+def _allow(call: _Call, *, execute: bool) -> GatewayResult:
+    """Tiers 1 and 2. When Warden executes, the decision and the claim are one transaction:
+    the ActionRequest is born `executing`, with its audit event, before the connector runs."""
+    from agents.gateway.execution import run_connector
+
+    session = call.session
+    with transaction.atomic():
+        problem = _reverify(session) if call.decision.tier == NOTIFY else None
+        if problem is None:
+            ar = lifecycle.action_open(
+                session=session,
+                status=Status.EXECUTING if execute else Status.ALLOWED,
+                actor=session.agent,
+                details={
+                    "reason": call.decision.reason,
+                    "params": call.fields["params"],
+                    "grants_used": call.fields["grants_used"],
+                },
+                **call.fields,
+            )
+            allowed(session, ar)
+    if problem is not None:
+        return _deny(call, problem)
+    if not execute:
+        return result_of(ar, ALLOW_NOTIFIED if call.decision.tier == NOTIFY else ALLOW)
+    return run_connector(ar, call.params)
+
+
+def allowed(session: AgentSession, ar: ActionRequest) -> None:
+    """What every allowed call does, whoever executes it: the session now holds the action's
+    data (so later egress is checked against it, reported or not), and tier 2 notifies."""
+    raise_sensitivity(session, ar.action)
+    if ar.tier == NOTIFY:
+        transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
+
+
+def raise_sensitivity(session: AgentSession, action: str) -> None:
+    """The session has now handled this action's data: it carries its class from here on."""
+    spec = _snapshot(session.workflow).actions.get(action)
+    if spec is None or Sensitivity.rank(session.data_sensitivity) >= spec.sensitivity:
+        return  # nothing to raise: no write
+    level = destinations.level_name(spec.sensitivity)
+    lower = [c for c in Sensitivity.values if Sensitivity.rank(c) < spec.sensitivity]
+    AgentSession.objects.filter(pk=session.pk, data_sensitivity__in=lower).update(data_sensitivity=level)
+    session.data_sensitivity = level
+
+
+def _reverify(session: AgentSession) -> str | None:
+    """Tier 2: read session, tokens and agent again, locked, from the database (never a cache)."""
+    fresh = AgentSession.objects.select_for_update().get(pk=session.pk)
+    agent = AgentIdentity.objects.select_for_update().get(pk=fresh.agent_id)
+    if fresh.status != AgentSession.Status.ACTIVE or fresh.expires_at <= timezone.now():
+        return f"re-verification failed: the session is {fresh.status.replace('_', ' ')}"
+    if agent.status != AgentIdentity.Status.ACTIVE:
+        return f"re-verification failed: agent {agent.name!r} is {agent.status}"
+    if not SessionToken.objects.filter(session=fresh, revoked_at__isnull=True, expires_at__gt=timezone.now()).exists():
+        return "re-verification failed: the session has no valid token"
+    return None
+
+
+def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayResult:
+    """The same call again under the same tool_use id (a retry, or a runner restarted after a
+    crash): the first decision stands, and nothing is decided or executed twice."""
+    from agents.gateway.execution import run_connector
+
+    if seen.status == Status.EXECUTING:
+        # The previous attempt died mid-call; the connector's idempotency key makes this safe.
+        audit.record(
+            "action.resumed",
+            GATEWAY,
+            session=session,
+            workflow=session.workflow,
+            system=seen.system,
+            action=seen.action,
+            tier=seen.tier,
+            outcome="executing",
+            details={"action_request": str(seen.id), "agent": session.agent.name},
+        )
+        seen.session = session
+        return run_connector(seen, params)
+    return result_of(seen)
+
+
+def _replay_mismatch(call: _Call, seen: ActionRequest) -> GatewayResult:
+    """A tool_use id reused for a different action or parameters: a new call, never the old
+    decision. It is refused, audited and alerted; if it is a tier 4 attempt, the session ends."""
+    session = call.session
+    reason = f"tool_use id {call.tool_use_id!r} was already used for another call in this session"
+    marker = {"tool_use_id": "", "reason": reason}
+
+    def alert() -> None:
+        sessions.raise_alert(
+            SecurityAlert.Kind.ANOMALY,
+            f"agent {session.agent.name} reused tool_use id {call.tool_use_id[:40]!r} for a different call",
+            session=session,
+            details={"first_action_request": str(seen.id), "tool_use_id": call.tool_use_id},
+        )
+
+    if call.decision.tier is not None and call.decision.tier >= HUMAN_ONLY:
+        alert()
+        return _refuse_tier4(call, extra_fields=marker)
+    with transaction.atomic():
+        alert()
+        return _deny(call, reason, kind="action.replay_mismatch", fields=marker)
+
+
+def handoff_context(session: AgentSession, ar: ActionRequest | None = None) -> dict[str, Any]:
+    """What a person needs to take over, already filtered by the context rules."""
+    steps = list(session.action_requests.order_by("created_at").values("action", "tier", "status", "reason"))
+    ctx: dict[str, Any] = {
+        "workflow": session.workflow.name,
+        "agent": session.agent.name,
+        "input": session.input,
+        "steps": steps,
+    }
+    if ar is not None:
+        ctx["failed_action"] = {"action": ar.action, "params": ar.params, "error": ar.error}
+    return ctx
+
+
+# What happens after a decision (release, reject, expiry, results) is in execution.py; the
+# names stay importable from here because every caller knows them as agents.gateway.*.
+from agents.gateway.execution import (  # noqa: E402
+    ReportRefused,
+    approve,
+    execute_action,
+    expire_request,
+    reject,
+    release,
+    report_result,
+    run_connector,
+)
+
+_result_of = result_of  # the old private name, for callers outside this package
+
+__all__ = [
+    "ALLOW",
+    "ALLOW_NOTIFIED",
+    "DENY",
+    "PENDING",
+    "TERMINATED",
+    "GatewayResult",
+    "Outcome",
+    "ReportRefused",
+    "approve",
+    "authorize",
+    "execute_action",
+    "expire_request",
+    "handoff_context",
+    "reject",
+    "release",
+    "report_result",
+    "run_connector",
+]
