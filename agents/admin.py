@@ -1,19 +1,7 @@
 from django.contrib import admin
 
 from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Runtime records change only through the gateway and its services."""
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+from governance.admin import ReadOnlyAdmin
 
 
 @admin.register(AgentSession)

@@ -18,3 +18,8 @@ class AgentsConfig(AppConfig):
 
         # Signals are sent after commit, so the task never runs ahead of the data it reads.
         signals.session_resumable.connect(tasks.enqueue_resume, dispatch_uid="agents-enqueue-resume")
+
+        from agents.sessions import end_withdrawn_sessions
+        from governance.signals import access_withdrawn
+
+        access_withdrawn.connect(end_withdrawn_sessions, dispatch_uid="agents-end-withdrawn")

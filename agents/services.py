@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db import transaction
 
-import audit
 from agents import sessions
 from agents.models import AgentSession
 from audit.chain import label
@@ -31,19 +30,15 @@ def session_queue_run(
 
 
 def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str, auth: dict[str, Any] | None = None) -> int:
-    """The kill switch: suspend the agent and end every live session of it. Returns how many."""
-    with transaction.atomic():
-        AgentIdentity.objects.filter(pk=agent.pk).update(status=AgentIdentity.Status.SUSPENDED)
-        audit.record(
-            "provisioning.agent_suspended",
-            actor,
-            outcome="suspended",
-            details={"agent": agent.name, "reason": reason, **({"auth": auth} if auth else {})},
-        )
-    live = list(AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE))
-    for session in live:
-        sessions.terminate(session, reason="agent suspended", actor=label(actor))
-    return len(live)
+    """The kill switch: suspend the agent and end every live session of it. Returns how many.
+    (governance.services.agent_identity_suspend does the work, for every entry point.)"""
+    from governance.actors import Actor, as_actor
+    from governance.services import agent_identity_suspend as suspend
+
+    live = AgentSession.objects.filter(agent=agent, status__in=AgentSession.LIVE).count()
+    who = Actor.for_user(actor, auth) if auth is not None and not isinstance(actor, str) else as_actor(actor)
+    suspend(actor=who, agent=agent, reason=reason)
+    return live
 
 
 def session_revoke(*, session: AgentSession, actor: Any, reason: str) -> AgentSession:

@@ -358,3 +358,20 @@ def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) ->
         ended = end(session, reason=f"handed off: {trigger}"[:64], status=AgentSession.Status.HANDED_OFF)
     after_end_if_needed(ended)
     return handoff
+
+
+def end_withdrawn_sessions(
+    sender: Any, *, agent: AgentIdentity, workflow: Workflow | None, reason: str, actor: Any, **_: Any
+) -> tuple[int, Any]:
+    """Governance withdrew access (governance.signals.access_withdrawn): end the agent's live
+    sessions in the caller's transaction, and finish (roles, verification) after it."""
+    live = AgentSession.objects.select_for_update().filter(agent=agent, status__in=AgentSession.LIVE)
+    if workflow is not None:
+        live = live.filter(workflow=workflow)
+    ended = [end(session, reason=reason[:64], actor=actor) for session in live]
+
+    def finish() -> None:
+        for session in ended:
+            after_end_if_needed(session)
+
+    return len(ended), finish

@@ -7,18 +7,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from agents.models import ActionRequest, AgentSession
-from audit.chain import label
+from governance.actors import identities_of
 from governance.roles import Role, has_role
-
-
-def identities_of(user: Any) -> set[str]:
-    """Every name under which this person may have initiated a session."""
-    names = {label(user), user.get_username()}
-    if user.email:
-        names |= {user.email, f"user:{user.email}"}
-    for identity in user.external_identities.all():
-        names |= {identity.subject, f"oidc:{identity.subject}"}
-    return {n.lower() for n in names if n}
 
 
 def is_initiator(user: Any, session: AgentSession) -> bool:

@@ -1,103 +1,127 @@
+"""Django admin shows the governance registry read-only.
+
+Every change to governance state goes through governance/services.py, which checks the
+actor's step-up and separation of duties and writes the audit event in the same transaction.
+An editable admin would be a second write path that skips all of that (admins are Django
+superusers), so every ModelAdmin here refuses add, change and delete, and roles (Django
+groups) are granted only through the identity provider's groups claim.
+"""
+
 from __future__ import annotations
 
-from django import forms
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.http import HttpRequest
 
 from governance import models
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """List and inspect; never write. Changes go through the services (UI, policy files, CLI)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(models.System)
-class SystemAdmin(admin.ModelAdmin):
+class SystemAdmin(ReadOnlyAdmin):
     list_display = ("name", "display_name", "connector")
     search_fields = ("name", "display_name")
 
 
 @admin.register(models.DataObject)
-class DataObjectAdmin(admin.ModelAdmin):
+class DataObjectAdmin(ReadOnlyAdmin):
     list_display = ("name", "system", "sensitivity")
     list_filter = ("system", "sensitivity")
     search_fields = ("name",)
 
 
 @admin.register(models.ActionType)
-class ActionTypeAdmin(admin.ModelAdmin):
+class ActionTypeAdmin(ReadOnlyAdmin):
     list_display = ("name", "system", "mode")
     list_filter = ("system", "mode")
-    filter_horizontal = ("data_objects",)
     search_fields = ("name",)
 
 
 @admin.register(models.ValueList)
-class ValueListAdmin(admin.ModelAdmin):
+class ValueListAdmin(ReadOnlyAdmin):
     list_display = ("name",)
 
 
-class AccessGrantInline(admin.TabularInline):
+class AccessGrantInline(ReadOnlyInline):
     model = models.AccessGrant
-    extra = 0
 
 
-class TierAssignmentInline(admin.TabularInline):
+class TierAssignmentInline(ReadOnlyInline):
     model = models.TierAssignment
-    extra = 0
 
 
 @admin.register(models.Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(ReadOnlyAdmin):
     list_display = ("name", "version", "owner", "max_session_seconds")
     search_fields = ("name",)
-    readonly_fields = ("version", "created_at", "updated_at")
     inlines = [AccessGrantInline, TierAssignmentInline]
 
 
 @admin.register(models.WorkflowVersion)
-class WorkflowVersionAdmin(admin.ModelAdmin):
+class WorkflowVersionAdmin(ReadOnlyAdmin):
     list_display = ("workflow", "version", "created_at", "created_by")
-    readonly_fields = ("workflow", "version", "spec", "created_at", "created_by")
 
 
 @admin.register(models.ContextRule)
-class ContextRuleAdmin(admin.ModelAdmin):
+class ContextRuleAdmin(ReadOnlyAdmin):
     list_display = ("data_type", "handling", "clear", "persist")
 
 
 @admin.register(models.AgentIdentity)
-class AgentIdentityAdmin(admin.ModelAdmin):
+class AgentIdentityAdmin(ReadOnlyAdmin):
     list_display = ("name", "owner", "status", "recertify_by")
     list_filter = ("status",)
     search_fields = ("name", "owner")
-    filter_horizontal = ("workflows",)
-
-
-class ServiceCredentialForm(forms.ModelForm):
-    """The secret is write-only: it can be set or replaced, never shown."""
-
-    new_secret = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current secret. The stored secret is never displayed.",
-    )
-
-    class Meta:
-        model = models.ServiceCredential
-        fields = ("name", "system", "scope", "rotation_period_days")
-
-    def save(self, commit: bool = True) -> models.ServiceCredential:
-        credential = super().save(commit=False)
-        if self.cleaned_data.get("new_secret"):
-            credential.set_secret(self.cleaned_data["new_secret"])
-        if commit:
-            credential.save()
-        return credential
 
 
 @admin.register(models.ServiceCredential)
-class ServiceCredentialAdmin(admin.ModelAdmin):
-    form = ServiceCredentialForm
-    list_display = ("name", "system", "scope", "rotated_at", "secret_set")
-    readonly_fields = ("rotated_at", "created_at")
+class ServiceCredentialAdmin(ReadOnlyAdmin):
+    list_display = ("name", "system", "scope", "rotated_at")
+    exclude = ("secret_encrypted",)
 
-    @admin.display(boolean=True, description="secret set")
-    def secret_set(self, obj: models.ServiceCredential) -> bool:
-        return obj.has_secret
+
+# Roles are Django groups that the IdP's groups claim sets at each sign-in: editing them (or a
+# user's groups, or who is a superuser) in the admin would grant roles past the IdP.
+admin.site.unregister(Group)
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class WardenUserAdmin(UserAdmin):
+    readonly_fields = ("username", "groups", "user_permissions", "is_superuser", "is_staff", "last_login")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 
 import audit
+from governance.actors import as_actor
 from governance.models import (
     AccessGrant,
     ActionType,
@@ -106,16 +107,35 @@ def _upsert(kind: str, name: str, spec: dict[str, Any], actor: str) -> None:
     elif kind == "workflows":
         _upsert_workflow(name, spec, actor)
     elif kind == "agents":
-        agent, _ = AgentIdentity.objects.update_or_create(
-            name=name,
-            defaults={
-                "description": spec["description"],
-                "owner": spec["owner"],
-                "status": spec["status"],
-                "recertify_by": dt.date.fromisoformat(spec["recertify_by"]) if spec["recertify_by"] else None,
-            },
-        )
-        agent.workflows.set(Workflow.objects.filter(name__in=spec["workflows"]))
+        _upsert_agent(name, spec, actor)
+
+
+def _upsert_agent(name: str, spec: dict[str, Any], actor: str) -> None:
+    """Agent fields from the file; a status change or a workflow taken away goes through the
+    identity services, so the agent's sessions end exactly as from any other path."""
+    from governance.services import Refused, agent_identity_set_status
+    from governance.services.base import withdraw_access
+
+    fields = {
+        "description": spec["description"],
+        "owner": spec["owner"],
+        "recertify_by": dt.date.fromisoformat(spec["recertify_by"]) if spec["recertify_by"] else None,
+    }
+    agent = AgentIdentity.objects.select_for_update().filter(name=name).first()
+    if agent is None:
+        agent = AgentIdentity.objects.create(name=name, status=spec["status"], **fields)
+    else:
+        AgentIdentity.objects.filter(pk=agent.pk).update(**fields)
+        if agent.status != spec["status"]:
+            try:
+                agent_identity_set_status(
+                    actor=actor, agent=agent, status=spec["status"], reason="set in a policy file", check=False
+                )
+            except Refused as exc:
+                raise PolicyError([f"agents.{name}.status: {exc}"]) from None
+        for workflow in agent.workflows.exclude(name__in=spec["workflows"]):
+            withdraw_access(agent, workflow=workflow, reason="workflow removed in a policy file", actor=as_actor(actor))
+    agent.workflows.set(Workflow.objects.filter(name__in=spec["workflows"]))
 
 
 def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
@@ -191,9 +211,18 @@ _MODELS = {
 }
 
 
-def _remove(change: Change) -> None:
+def _remove(change: Change, actor: str) -> None:
     if change.op == "deprovision":
-        AgentIdentity.objects.filter(name=change.name).update(status=AgentIdentity.Status.DEPROVISIONED)
+        from governance.services import agent_identity_set_status
+
+        agent = AgentIdentity.objects.get(name=change.name)
+        agent_identity_set_status(
+            actor=actor,
+            agent=agent,
+            status=AgentIdentity.Status.DEPROVISIONED,
+            reason="left out of the policy file",
+            check=False,
+        )
         return
     model, key = _MODELS[change.kind]
     try:
@@ -216,10 +245,12 @@ def apply_policy(desired: State, *, actor: str, dry_run: bool = False, source: s
                 _upsert(change.kind, change.name, desired[change.kind][change.name], actor)
         for change in changes:
             if change.op in ("delete", "deprovision"):
-                _remove(change)
+                _remove(change, actor)
         for change in changes:
+            if change.op == "deprovision":
+                continue  # agent_identity_set_status recorded provisioning.agent_deprovisioned
             audit.record(
-                f"policy.{change.op}d" if change.op != "deprovision" else "provisioning.agent_deprovisioned",
+                f"policy.{change.op}d",
                 actor,
                 workflow=change.name if change.kind == "workflows" else "",
                 outcome="applied",

@@ -7,7 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from governance.policyfile import PolicyError, apply_policy, from_document, load, summary
+from governance.actors import Actor
+from governance.policyfile import PolicyError, from_document, load, summary
+from governance.services import Refused, policy_apply
 
 
 class Command(BaseCommand):
@@ -32,9 +34,13 @@ class Command(BaseCommand):
         digest = hashlib.sha256(text.encode()).hexdigest()
         try:
             desired = from_document(load(text))
-            changes = apply_policy(desired, actor=actor, dry_run=dry_run, source=f"{file} sha256:{digest}")
+            changes = policy_apply(
+                actor=Actor.cli(actor), desired=desired, dry_run=dry_run, source=f"{file} sha256:{digest}"
+            )
         except PolicyError as exc:
             self._fail(exc.errors, file)
+        except Refused as exc:
+            self._fail(str(exc).split("; "), file)
         for change in changes:
             self.stdout.write(str(change))
         if not changes:
