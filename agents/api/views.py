@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -214,6 +214,17 @@ class AuthorizeView(APIView):
     permission_classes = [InSession]
     throttle_classes = [AgentThrottle, SessionThrottle]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """A call with a dead token is still a refused call: audited as the gateway audits it in-process."""
+        try:
+            super().initial(request, *args, **kwargs)
+        except AuthenticationFailed:
+            invalid = getattr(request._request, "warden_token_invalid", None)
+            if invalid is not None:
+                action = request.data.get("action", "") if isinstance(request.data, dict) else ""
+                gateway.deny_without_session(action, invalid)
+            raise
+
     @extend_schema(request=AuthorizeRequest, responses={200: Decision}, summary="Decide one tool call")
     def post(self, request: Request) -> Response:
         data = AuthorizeRequest(data=request.data)
@@ -299,7 +310,6 @@ def _session_of_token(request: Request, *, allow_paused: bool) -> AgentSession:
         )
     ):
         return row.session
-    from rest_framework.exceptions import AuthenticationFailed
 
     raise AuthenticationFailed(problem or "the session is over")
 

@@ -140,7 +140,7 @@ def _authorize(
             # A paused session is still decided: a tier 4 attempt while it waits ends it.
             session = sessions.verify_token(token, paused_ok=True)[0]
     except sessions.TokenInvalid as exc:
-        return _deny_without_session(action, exc)
+        return deny_without_session(action, exc)
     call = _Call.build(session, action, params, str(tool_use_id or "")[:128])
     try:
         return _act(call, execute=execute)
@@ -154,7 +154,8 @@ def _authorize(
         return _replay_mismatch(call, seen)
 
 
-def _deny_without_session(action: Any, exc: sessions.TokenInvalid) -> GatewayResult:
+def deny_without_session(action: Any, exc: sessions.TokenInvalid) -> GatewayResult:
+    """A call whose token authorizes nothing: refused and audited (whoever received it)."""
     session = exc.session
     audit.record(
         "action.denied",

@@ -275,7 +275,8 @@ def report_result(action_request: ActionRequest, *, outcome: str, result: Any, e
             actor=session.agent,
             session=session,
             locked=True,
-            kind="action.reported",
+            # One kind per state: a failure the runtime reports is action.failed, as in-process.
+            kind="action.reported" if outcome == "succeeded" else "action.failed",
             outcome=outcome,
             result=stored,
             error=error[:2000],
