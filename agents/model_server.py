@@ -30,6 +30,9 @@ class ScriptError(Exception):
     pass
 
 
+STEP_KEYS = frozenset({"say", "tool_uses", "obey_injection", "final", "delay", "error", "on_error"})
+
+
 @dataclass(frozen=True)
 class Script:
     name: str
@@ -45,17 +48,11 @@ class Script:
         if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
             raise ScriptError(f"{path}: a script is a mapping with a 'steps' list")
         for i, step in enumerate(doc["steps"]):
-            if not isinstance(step, dict) or not set(step) <= {
-                "say",
-                "tool_uses",
-                "obey_injection",
-                "final",
-                "delay",
-                "error",
-            }:
-                raise ScriptError(
-                    f"{path}: steps[{i}] must use only say, tool_uses, obey_injection, final, delay, error"
-                )
+            if not isinstance(step, dict) or not set(step) <= STEP_KEYS:
+                raise ScriptError(f"{path}: steps[{i}] must use only {', '.join(sorted(STEP_KEYS))}")
+            branch = step.get("on_error")
+            if branch is not None and (not isinstance(branch, dict) or not set(branch) <= STEP_KEYS - {"on_error"}):
+                raise ScriptError(f"{path}: steps[{i}].on_error is a step (say, tool_uses, final, ...)")
         return cls(name=doc.get("name", path.stem), workflow=doc.get("workflow", ""), steps=tuple(doc["steps"]))
 
 
@@ -115,6 +112,17 @@ def _text_of(content: Any) -> str:
     return "\n".join(parts)
 
 
+def _last_tool_error(messages: list[dict[str, Any]]) -> str | None:
+    """The text of the first error tool_result in the last user message, or None."""
+    last = messages[-1] if messages else {}
+    if last.get("role") != "user" or not isinstance(last.get("content"), list):
+        return None
+    for block in last["content"]:
+        if isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error"):
+            return _text_of([{"type": "tool_result", "content": block.get("content")}])[:500]
+    return None
+
+
 def injected_calls(text: str) -> list[tuple[str, Any]]:
     """Instructions of the form `call NAME with {json}` inside a tool result."""
     calls, decoder = [], json.JSONDecoder()
@@ -134,6 +142,14 @@ def reply(book: ScriptBook, body: dict[str, Any]) -> tuple[int, dict[str, Any], 
     script = book.choose(str(body.get("system") or ""), first)
     index = sum(1 for m in messages if m.get("role") == "assistant")
     step = script.steps[index] if index < len(script.steps) else {"final": "Done."}
+    error_text = _last_tool_error(messages)
+    if "on_error" in step and error_text is not None:
+        # A branch on a refused or failed tool call: the script reacts as a model would,
+        # and never claims an action that did not happen.
+        step = {
+            key: value.replace("{error}", error_text) if isinstance(value, str) else value
+            for key, value in dict(step["on_error"]).items()
+        }
     delay = float(step.get("delay", 0))
     if "error" in step:
         error = step["error"]

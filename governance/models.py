@@ -106,15 +106,18 @@ class Workflow(models.Model):
     """A named, versioned unit of work and its access map."""
 
     class OnReject(models.TextChoices):
-        CONTINUE = "continue"
-        END = "end"
+        """What a session does when a reviewer rejects one of its tier 3 actions."""
+
+        HANDOFF = "handoff"  # a person takes the session over, with the reviewer's reason
+        CONTINUE = "continue"  # the model is told the reason as the tool's error, and goes on
+        END = "end"  # the session is terminated
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
     description = models.TextField(blank=True)
     owner = models.CharField(max_length=254, blank=True, help_text="email of the owner, who gets Tier 2 notices")
     version = models.PositiveIntegerField(default=1)
     max_session_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(1)])
-    on_reject = models.CharField(max_length=16, choices=OnReject.choices, default=OnReject.CONTINUE)
+    on_reject = models.CharField(max_length=16, choices=OnReject.choices, default=OnReject.HANDOFF)
     destinations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -105,6 +105,9 @@ def result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
             Status.AWAITING_APPROVAL: PENDING,
             Status.APPROVED: PENDING,
             Status.DENIED: DENY,
+            Status.REJECTED: DENY,
+            Status.EXPIRED: DENY,
+            Status.CANCELLED: DENY,
             Status.REFUSED: TERMINATED,
         }.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
     return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)

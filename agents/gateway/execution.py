@@ -220,8 +220,15 @@ def reject(action_request: ActionRequest, *, reason: str, actor: Any) -> ActionR
             error=f"rejected by a reviewer: {reason}",
             details={"comment": reason},
         )
-        if session.workflow.on_reject == Workflow.OnReject.END:
+        on_reject = session.workflow.on_reject
+        if on_reject == Workflow.OnReject.END:
             ended = sessions.end(session, reason="tier 3 action rejected", actor=actor)
+        elif on_reject == Workflow.OnReject.HANDOFF:
+            sessions.hand_off(
+                session,
+                trigger=f"a reviewer rejected {ar.action}: {reason}",
+                context={**handoff_context(session, ar), "rejection": reason},
+            )
         elif session.status == AgentSession.Status.AWAITING_APPROVAL:
             lifecycle.session_resume(session, actor=actor, action_request=ar)
             _announce_resumable(ar)

@@ -87,7 +87,7 @@ DOCUMENT = _obj(
             description=TEXT,
             owner=TEXT,
             max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
-            on_reject={"enum": ["continue", "end"]},
+            on_reject={"enum": ["handoff", "continue", "end"]},
             destinations=_list_of(
                 _obj(
                     ["type"],

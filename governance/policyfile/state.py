@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "description": "",
         "owner": "",
         "max_session_seconds": 900,
-        "on_reject": "continue",
+        "on_reject": "handoff",
         "destinations": [],
         "access": [],
         "tiers": [],

@@ -12,6 +12,7 @@ from agents.services import session_queue_run
 from agents.sessions import SessionRefused
 
 FINAL_EXIT = {"completed": 0, "handed_off": 3, "terminated": 4}
+REJECTED_EXIT = 6  # a reviewer rejected an action of the run (whatever the session did next)
 
 
 class Command(BaseCommand):
@@ -23,13 +24,30 @@ class Command(BaseCommand):
         parser.add_argument("--input", required=True, help="the task for the agent")
         parser.add_argument("--wait", action="store_true", help="print each step and the final status")
         parser.add_argument("--timeout", type=float, default=300, help="seconds to wait with --wait (default 300)")
+        parser.add_argument(
+            "--initiator",
+            default="",
+            help="your Warden account (username or email): recorded as the initiator, who can never "
+            "approve the run's actions (default: the account named like your OS user, else cli:<os user>)",
+        )
 
-    def handle(self, *args: Any, agent: str, workflow: str, input: str, wait: bool, timeout: float, **o: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        agent: str,
+        workflow: str,
+        input: str,
+        wait: bool,
+        timeout: float,
+        initiator: str,
+        **o: Any,
+    ) -> None:
         if not input.strip():
             self._fail("--input: give the agent a task")
+        initiated_by = self._initiator(initiator)
         try:
             session = session_queue_run(
-                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=f"cli:{getpass.getuser()}"
+                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=initiated_by
             )
         except SessionRefused as exc:
             self._fail(f"session refused: {exc}")
@@ -38,14 +56,37 @@ class Command(BaseCommand):
             return
         self._follow(session, timeout)
 
+    def _initiator(self, name: str) -> str:
+        """Initiators are identities: a CLI run is recorded as the Warden account of the person
+        who started it, so separation of duties recognises them on the approval page."""
+        from django.contrib.auth import get_user_model
+        from django.db.models import Q
+
+        from audit.chain import label
+
+        User = get_user_model()
+        if name:
+            user = User.objects.filter(Q(username=name) | Q(email__iexact=name)).first()
+            if user is None:
+                self._fail(f"--initiator: there is no Warden account {name!r}")
+            return label(user)
+        os_user = getpass.getuser()
+        user = User.objects.filter(username=os_user).first()
+        return label(user) if user is not None else f"cli:{os_user}"
+
     def _follow(self, session: AgentSession, timeout: float) -> None:
-        deadline, shown, last_status = time.monotonic() + timeout, {}, ""
+        deadline, last_status = time.monotonic() + timeout, ""
+        shown: dict[Any, str] = {}
+        rejected = False
         while time.monotonic() < deadline:
             for ar in ActionRequest.objects.filter(session=session).order_by("created_at"):
                 if shown.get(ar.pk) != ar.status:
                     shown[ar.pk] = ar.status
                     tier = f"tier {ar.tier}" if ar.tier else "no tier"
                     self.stdout.write(f"  {ar.action:<28} {tier:<8} {ar.status}")
+                    if ar.status == ActionRequest.Status.REJECTED:
+                        rejected = True
+                        self.stdout.write(f"  ... rejected by a reviewer: {ar.decided_reason}")
             session.refresh_from_db()
             if session.status != last_status:
                 last_status = session.status
@@ -56,7 +97,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"session {session.status} ({session.termination_reason}; termination {verified})")
                 if session.final_answer:
                     self.stdout.write(f"final answer: {session.final_answer}")
-                sys.exit(FINAL_EXIT.get(session.status, 4))
+                sys.exit(REJECTED_EXIT if rejected else FINAL_EXIT.get(session.status, 4))
             time.sleep(0.2)  # polling the database for a person watching; not test synchronization
         self.stderr.write(f"still {session.status} after {timeout:.0f}s; the session goes on (id {session.pk})")
         sys.exit(5)
