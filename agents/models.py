@@ -204,6 +204,7 @@ class SecurityAlert(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     handled_by = models.CharField(max_length=255, blank=True)
     handled_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="what security found or did, for whoever reads the alert next")
 
     class Meta:
         ordering = ["-created_at"]

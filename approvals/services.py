@@ -173,23 +173,42 @@ def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -
     return locked
 
 
-def alert_update(*, alert: SecurityAlert, actor: Any, status: str) -> SecurityAlert:
+def alert_update(*, alert: SecurityAlert, actor: Any, status: str, note: str = "") -> SecurityAlert:
+    """Acknowledge or resolve an alert, with an optional note (kept, and audited)."""
     if status not in (SecurityAlert.Status.ACKNOWLEDGED, SecurityAlert.Status.RESOLVED):
         raise DecisionRefused("an alert can be acknowledged or resolved")
+    note = (note or "").strip()[:2000]
     with transaction.atomic():
         locked = SecurityAlert.objects.select_for_update().get(pk=alert.pk)
         if locked.status == SecurityAlert.Status.RESOLVED:
             raise DecisionRefused("this alert is already resolved")
         locked.status, locked.handled_by, locked.handled_at = status, label(actor), timezone.now()
+        if note:
+            locked.note = f"{locked.note}\n{note}".strip()
         locked.save()
         audit.record(
             f"alert.{status}",
             actor,
             session=locked.session_id or "",
             outcome=status,
-            details={"alert_id": locked.id, "kind": locked.kind},
+            details={"alert_id": locked.id, "kind": locked.kind, "note": note},
         )
     return locked
+
+
+def alert_suspend_agent(*, alert: SecurityAlert, actor: Any, reason: str) -> SecurityAlert:
+    """From an alert, pull the kill switch on its agent (the governance service checks the
+    security or admin role, the step-up and the reason), and note it on the alert."""
+    if alert.agent is None:
+        raise DecisionRefused("this alert names no agent")
+    reason = (reason or "").strip()
+    governance_services.agent_identity_suspend(actor=actor, agent=alert.agent, reason=reason)
+    return alert_update(
+        alert=alert,
+        actor=actor,
+        status=SecurityAlert.Status.ACKNOWLEDGED,
+        note=f"agent {alert.agent.name} suspended: {reason}",
+    )
 
 
 # Access reviews and campaigns change governance state: they live in governance.services, and

@@ -32,5 +32,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/items/<int:item_pk>/decide/", views.campaign_decide, name="campaign_decide"),
     path("campaigns/<int:pk>/report/", views.campaign_report, name="campaign_report"),
     path("campaigns/<int:pk>/report.csv", views.campaign_report, {"fmt": "csv"}, name="campaign_report_csv"),
+    path("alerts/<int:pk>/", views.alert_detail, name="alert"),
+    path("alerts/<int:pk>/suspend-agent/", views.alert_suspend_agent, name="alert_suspend_agent"),
     path("alerts/<int:pk>/<str:status>/", views.alert_update, name="alert_update"),
 ]

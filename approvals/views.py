@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from typing import Any
 
@@ -11,13 +12,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.models import ActionRequest, AgentSession, HumanHandoff, SecurityAlert
 from approvals import policies, services
 from approvals.models import ApprovalDecision
+from governance.actors import Actor
 from governance.models import AgentIdentity, System, Workflow
+from governance.oidc import stepup_satisfied
 
 PAGE_SIZE = 50
 
@@ -210,17 +214,37 @@ def handoff_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 # --- security alerts ------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def alerts(request: HttpRequest) -> HttpResponse:
-    _require(policies.can_see_alerts(request.user))
-    status, page = _status_page(
+def _alert_page(request: HttpRequest) -> tuple[str, Any]:
+    return _status_page(
         request,
         SecurityAlert.objects.select_related("session", "agent").order_by("-created_at"),
         SecurityAlert.Status.values,
     )
+
+
+@login_required
+@require_GET
+def alerts(request: HttpRequest) -> HttpResponse:
+    _require(policies.can_see_alerts(request.user))
+    status, page = _alert_page(request)
+    context = {"page": page, "status": status, "statuses": SecurityAlert.Status.values}
+    template = "approvals/_alert_rows.html" if request.GET.get("rows") else "approvals/alerts.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(policies.can_see_alerts(request.user))
+    alert = get_object_or_404(SecurityAlert.objects.select_related("session__workflow", "agent"), pk=pk)
     return render(
-        request, "approvals/alerts.html", {"page": page, "status": status, "statuses": SecurityAlert.Status.values}
+        request,
+        "approvals/alert_detail.html",
+        {
+            "alert": alert,
+            "details": json.dumps(alert.details, indent=2, sort_keys=True, ensure_ascii=False),
+            "stepped_up": stepup_satisfied(request.session),
+        },
     )
 
 
@@ -230,11 +254,33 @@ def alert_update(request: HttpRequest, pk: int, status: str) -> HttpResponse:
     _require(policies.can_see_alerts(request.user))
     alert = get_object_or_404(SecurityAlert, pk=pk)
     try:
-        services.alert_update(alert=alert, actor=request.user, status=status)
+        services.alert_update(alert=alert, actor=request.user, status=status, note=request.POST.get("note", ""))
         messages.success(request, f"Alert {status}.")
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
-    return redirect("approvals:alerts")
+    return redirect(request.POST.get("back") or reverse("approvals:alerts"))
+
+
+@login_required
+@require_POST
+def alert_suspend_agent(request: HttpRequest, pk: int) -> HttpResponse:
+    """The kill switch from an alert: a recent MFA sign-in and a reason, then the agent stops."""
+    _require(policies.can_see_alerts(request.user))
+    alert = get_object_or_404(SecurityAlert.objects.select_related("agent"), pk=pk)
+    back = reverse("approvals:alert", args=[pk])
+    if not stepup_satisfied(request.session):
+        from approvals.provisioning_views import stepup_url
+
+        messages.info(request, "Suspending an agent needs a recent sign-in with a second factor.")
+        return redirect(stepup_url(request, back))
+    try:
+        services.alert_suspend_agent(
+            alert=alert, actor=Actor.from_session(request.user, request.session), reason=request.POST.get("reason", "")
+        )
+        messages.success(request, f"Agent {alert.agent.name if alert.agent else ''} suspended; its sessions ended.")
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect(back)
 
 
 # --- access reviews and workflow versions (compliance and admins) -----------------------------
