@@ -96,6 +96,18 @@ def _agent_claim(session: AgentSession, tool_use_id: str) -> str:
     return ""
 
 
+def _claimed_initiator(session: AgentSession) -> str:
+    """Who the agent runtime said started the session (API sessions): unverified, shown as such."""
+    from audit.models import AuditEvent
+
+    details = (
+        AuditEvent.objects.filter(kind="session.started", session=session.audit_label)
+        .values_list("details", flat=True)
+        .first()
+    )
+    return str((details or {}).get("claimed_initiator") or "")
+
+
 @login_required
 @require_GET
 def detail(request: HttpRequest, pk: Any) -> HttpResponse:
@@ -113,6 +125,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
             "is_initiator": policies.is_initiator(request.user, session),
             "agent_claim": _agent_claim(session, ar.tool_use_id),
+            "claimed_initiator": _claimed_initiator(session),
             "now": timezone.now(),
         },
     )

@@ -101,7 +101,12 @@ class SessionStart(serializers.Serializer):
     workflow = Text(max_length=128)
     input = Text(max_length=20000, required=False, allow_blank=True, default="")
     trigger = Text(max_length=200, required=False, default="api")
-    initiated_by = Text(max_length=255, required=False, default="")
+    initiated_by = Text(
+        max_length=255,
+        required=False,
+        default="",
+        help_text="who the runtime says started the session: stored as an unverified claim",
+    )
 
 
 class SessionStarted(serializers.Serializer):
@@ -194,13 +199,16 @@ class SessionsView(APIView):
         data.is_valid(raise_exception=True)
         agent = request.user.agent
         try:
+            # The agent key proves only the agent: who it says started the session is a claim,
+            # recorded as such and never the actor or the initiator that separation of duties reads.
             session, token = sessions.start(
                 agent,
                 data.validated_data["workflow"],
                 data.validated_data["trigger"],
-                data.validated_data["initiated_by"] or f"agent-key:{request.auth.prefix}",
+                f"agent:{agent.name}",
                 data.validated_data["input"],
                 run_state=AgentSession.RunState.API,
+                claimed_initiator=data.validated_data["initiated_by"],
             )
         except sessions.SessionRefused as exc:
             raise PermissionDenied(str(exc)) from None
