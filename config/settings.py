@@ -167,6 +167,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "agent": env_str("WARDEN_API_RATE_AGENT", "1200/min"),
         "session": env_str("WARDEN_API_RATE_SESSION", "600/min"),
+        "person": env_str("WARDEN_API_RATE_PERSON", "120/min"),
+        "address": env_str("WARDEN_API_RATE_ADDRESS", "6000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
