@@ -297,6 +297,15 @@ def validate(doc: Any) -> list[str]:
     """Every problem in a parsed policy document; an empty list when it can be applied."""
     if doc is None:
         return ["(document): the policy file is empty"]
+    values = _Plain()  # documents built in code (the provisioning UI) get the same value checks
+    try:
+        values(doc)
+    except PolicyError as exc:
+        return exc.errors
+    except RecursionError:
+        return ["(document): nested too deeply"]
+    if values.errors:
+        return values.errors
     errors = _structure_errors(doc)
     if errors:
         return errors  # reference checks assume the structure holds
