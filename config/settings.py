@@ -229,6 +229,8 @@ OIDC_CREATE_USER = True
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 15 * 60
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?failed=1"
 WARDEN_OIDC_AUDIENCE = env_str("WARDEN_OIDC_AUDIENCE", OIDC_RP_CLIENT_ID)
+# The audience an OIDC access token must name (`aud`, or `azp`) to read the audit API.
+WARDEN_API_AUDIENCE = env_str("WARDEN_API_AUDIENCE", OIDC_RP_CLIENT_ID)
 WARDEN_OIDC_GROUPS_CLAIM = env_str("WARDEN_OIDC_GROUPS_CLAIM", "groups")
 WARDEN_ROLE_GROUPS = {
     "reviewer": env_str("WARDEN_ROLE_GROUP_REVIEWER", "warden-reviewers"),

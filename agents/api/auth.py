@@ -155,20 +155,3 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("unknown, expired or revoked API token")
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return row.user, row
-
-
-class OIDCAccessTokenAuthentication(authentication.BaseAuthentication):
-    """An access token from the IdP, checked at its userinfo endpoint (mozilla-django-oidc)."""
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="warden"'
-
-    def authenticate(self, request: Request) -> tuple[Any, str] | None:
-        from django.conf import settings
-
-        token = _bearer(request)
-        if token is None or token.startswith(("wst_", "wak_", "wpt_")) or not settings.OIDC_OP_USER_ENDPOINT:
-            return None
-        from mozilla_django_oidc.contrib.drf import OIDCAuthentication
-
-        return OIDCAuthentication().authenticate(request)

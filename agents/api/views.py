@@ -25,11 +25,11 @@ from agents import gateway, sessions
 from agents.api.auth import (
     AgentKeyAuthentication,
     AgentPrincipal,
-    OIDCAccessTokenAuthentication,
     PausedSessionTokenAuthentication,
     PersonalTokenAuthentication,
     SessionTokenAuthentication,
 )
+from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
 from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
 from audit.models import AuditEvent
