@@ -49,7 +49,7 @@ def warden_database_role_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
     """The runtime role (DATABASE_URL) must not be able to alter or rewrite the audit tables."""
     from django.db import DatabaseError, connection
 
-    from config.db_roles import runtime_problems
+    from audit.db_roles import runtime_problems
 
     if connection.vendor != "postgresql":
         return []  # SQLite has no roles; warden.W001 already says it is not for production

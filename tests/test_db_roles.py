@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 
 import audit
-from config.db_roles import privileges_for, runtime_problems
+from audit.db_roles import privileges_for, runtime_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from config.db_roles import statements
+from audit.db_roles import statements
 
 
 def _user_of(url: str) -> str:
