@@ -68,5 +68,5 @@ class WardenAPIView(APIView):
     def perform_authentication(self, request: Request) -> None:
         throttle = AddressThrottle()
         if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
+            self.throttled(request, throttle.wait() or 1.0)
         super().perform_authentication(request)
