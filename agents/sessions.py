@@ -67,8 +67,13 @@ def start(
     input: str = "",
     *,
     run_state: str = AgentSession.RunState.EXTERNAL,
+    claimed_initiator: str = "",
 ) -> tuple[AgentSession, str]:
-    """Start a session and return it with its token. The token is shown only here."""
+    """Start a session and return it with its token. The token is shown only here.
+
+    `claimed_initiator` is what an agent runtime says about who started it: kept in the audit
+    event's details as a claim, never as the actor or the initiator (hardening, item 6)."""
+    claim = {"claimed_initiator": claimed_initiator} if claimed_initiator else {}
     agent = _resolve(AgentIdentity, agent)
     workflow = _resolve(Workflow, workflow)
     refusal = None
@@ -85,7 +90,7 @@ def start(
             initiated_by,
             workflow=workflow,
             outcome="refused",
-            details={"agent": agent.name, "trigger": trigger, "reason": refusal},
+            details={"agent": agent.name, "trigger": trigger, "reason": refusal, **claim},
         )
         raise SessionRefused(refusal)
     now = timezone.now()
@@ -113,6 +118,7 @@ def start(
                 "workflow_version": workflow.version,
                 "expires_at": session.expires_at.isoformat(),
                 "scope": intended_scope(workflow),
+                **claim,
             },
         )
     _provision_database_roles(session)

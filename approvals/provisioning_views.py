@@ -156,7 +156,7 @@ def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
                     "conditions": json.loads(conditions or "[]"),
                 }
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise DecisionRefused(
                 f"{action}: the tier and quorum are numbers, and the conditions a JSON list"
             ) from None

@@ -100,6 +100,18 @@ def _agent_claim(session: AgentSession, tool_use_id: str) -> str:
     return ""
 
 
+def _claimed_initiator(session: AgentSession) -> str:
+    """Who the agent runtime said started the session (API sessions): unverified, shown as such."""
+    from audit.models import AuditEvent
+
+    details = (
+        AuditEvent.objects.filter(kind="session.started", session=session.audit_label)
+        .values_list("details", flat=True)
+        .first()
+    )
+    return str((details or {}).get("claimed_initiator") or "")
+
+
 @login_required
 @require_GET
 def detail(request: HttpRequest, pk: Any) -> HttpResponse:
@@ -117,6 +129,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
             "is_initiator": policies.is_initiator(request.user, session),
             "agent_claim": _agent_claim(session, ar.tool_use_id),
+            "claimed_initiator": _claimed_initiator(session),
             "now": timezone.now(),
         },
     )
@@ -371,6 +384,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     form = {k: request.POST.get(k, "") for k in ("name", "scope", "scope_value", "deadline", "overdue_policy")}
     if request.method == "POST":
         try:
+            _check_lengths(form, Campaign, ("name", "scope_value"))
             deadline = _parse_deadline(form["deadline"])
             campaign = services.campaign_create(
                 name=form["name"],
@@ -398,6 +412,15 @@ def campaigns(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _check_lengths(form: dict[str, str], model: Any, names: tuple[str, ...]) -> None:
+    """Text longer than its column is refused here, before any write (SQLite would store it,
+    PostgreSQL would fail the request)."""
+    for name in names:
+        limit = model._meta.get_field(name).max_length
+        if len(form.get(name) or "") > limit:
+            raise services.DecisionRefused(f"the {name.replace('_', ' ')} is at most {limit} characters")
+
+
 def _parse_deadline(value: str) -> Any:
     from datetime import datetime
 
@@ -411,7 +434,14 @@ def _parse_deadline(value: str) -> Any:
         parsed = None
     if parsed is None:
         raise services.DecisionRefused("the deadline must be a date (YYYY-MM-DD) or a date and time")
-    return timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
+    aware = timezone.make_aware(parsed, UTC) if timezone.is_naive(parsed) else parsed
+    try:
+        in_utc = aware.astimezone(UTC)  # what the database stores; year 10000 does not exist
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or in_utc.year >= 9999:
+        raise services.DecisionRefused("the deadline is too far in the future")
+    return aware
 
 
 @login_required

@@ -45,6 +45,7 @@ def main() -> None:
         "WARDEN_DATA_DIR": "/tmp/warden-bench",
         "WARDEN_API_RATE_AGENT": "10000000/min",
         "WARDEN_API_RATE_SESSION": "10000000/min",
+        "WARDEN_API_RATE_ADDRESS": "10000000/min",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "600",
     }

@@ -42,3 +42,38 @@ def warden_deploy_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
     if settings.ANTHROPIC_BASE_URL.startswith("http://") and settings.ANTHROPIC_API_KEY:
         problems.append(Warning("the model API is reached over plain HTTP", id="warden.W004"))
     return problems
+
+
+@register(Tags.security, deploy=True)
+def warden_database_role_checks(app_configs: Any, **kwargs: Any) -> list[Any]:
+    """The runtime role (DATABASE_URL) must not be able to alter or rewrite the audit tables."""
+    from django.db import DatabaseError, connection
+
+    from audit.db_roles import runtime_problems
+
+    if connection.vendor != "postgresql":
+        return []  # SQLite has no roles; warden.W001 already says it is not for production
+    try:
+        with connection.cursor() as cursor:
+            owns, rewrites = runtime_problems(cursor)
+    except DatabaseError as exc:
+        return [Warning(f"could not read the database's roles ({type(exc).__name__})", id="warden.W005")]
+    problems: list[Any] = []
+    if owns:
+        problems.append(
+            Error(
+                "the runtime database role can alter the audit tables: " + "; ".join(owns),
+                hint="run migrations as an owner role (MIGRATE_DATABASE_URL) and the app as a role that owns "
+                "nothing; `manage.py db_roles` prints the grants (see README, Deployment roles)",
+                id="warden.E010",
+            )
+        )
+    if rewrites:
+        problems.append(
+            Error(
+                "the runtime database role can rewrite the audit tables: " + "; ".join(rewrites),
+                hint="the app needs only SELECT and INSERT on audit_* tables: run `manage.py db_roles --apply`",
+                id="warden.E011",
+            )
+        )
+    return problems

@@ -44,9 +44,20 @@ class SecurityHeadersMiddleware:
         return response
 
 
+BACKGROUND_HEADER = "X-Warden-Background"
+
+
+def is_background(request: HttpRequest) -> bool:
+    """A request no person made: an htmx poll from an element marked with
+    `hx-headers='{"X-Warden-Background": "1"}'`. A client can only shorten its own session by
+    sending the marker, so it needs no proof."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get(BACKGROUND_HEADER) == "1"
+
+
 class SessionLifetimeMiddleware:
-    """Log out after WARDEN_SESSION_IDLE_SECONDS without a request, or WARDEN_SESSION_MAX_SECONDS
-    after login, whichever comes first."""
+    """Log out after WARDEN_SESSION_IDLE_SECONDS without a request from the person, or
+    WARDEN_SESSION_MAX_SECONDS after login, whichever comes first. Background polls (the queue's
+    one-second refresh) are served but do not count as activity: an unattended screen goes idle."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -59,10 +70,17 @@ class SessionLifetimeMiddleware:
             last = request.session.get("warden_seen_at", now)
             if now - last > settings.WARDEN_SESSION_IDLE_SECONDS or now - started > settings.WARDEN_SESSION_MAX_SECONDS:
                 logout(request)
-                return redirect(f"{settings.LOGIN_URL}?expired=1")
-            if now - last > 30:  # write the session at most every 30 s
-                request.session["warden_seen_at"] = now
-            request.session.setdefault("warden_seen_at", now)
+                target = f"{settings.LOGIN_URL}?expired=1"
+                if request.headers.get("HX-Request") == "true":
+                    # htmx would swap a redirect's page into the polled element; send the whole page there.
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = target
+                    return response
+                return redirect(target)
+            if not is_background(request):
+                if now - last > 30:  # write the session at most every 30 s
+                    request.session["warden_seen_at"] = now
+                request.session.setdefault("warden_seen_at", now)
         return self.get_response(request)
 
 

@@ -111,10 +111,16 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'warden.sqlite3'}")
+# The owner role that runs migrations (the Procfile's release step); the app itself runs as
+# DATABASE_URL's role, which owns nothing (see config/db_roles.py and `manage.py db_roles`).
+MIGRATE_DATABASE_URL = env_secret("MIGRATE_DATABASE_URL")
+# Set only for the release step's `migrate` and `db_roles`: connect as the owner role.
+WARDEN_DB_AS_OWNER = env_bool("WARDEN_DB_AS_OWNER", False)
+_CONNECT_URL = MIGRATE_DATABASE_URL if WARDEN_DB_AS_OWNER and MIGRATE_DATABASE_URL else DATABASE_URL
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    DATABASES = {"default": dj_database_url.parse(_CONNECT_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    raise ImproperlyConfigured(f"DATABASE_URL or MIGRATE_DATABASE_URL is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE makes SQLite writers queue for the lock instead of failing with
     # "database is locked" halfway through a transaction; WAL lets readers run beside them.
@@ -167,6 +173,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "agent": env_str("WARDEN_API_RATE_AGENT", "1200/min"),
         "session": env_str("WARDEN_API_RATE_SESSION", "600/min"),
+        "person": env_str("WARDEN_API_RATE_PERSON", "120/min"),
+        "address": env_str("WARDEN_API_RATE_ADDRESS", "6000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -221,6 +229,8 @@ OIDC_CREATE_USER = True
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 15 * 60
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?failed=1"
 WARDEN_OIDC_AUDIENCE = env_str("WARDEN_OIDC_AUDIENCE", OIDC_RP_CLIENT_ID)
+# The audience an OIDC access token must name (`aud`, or `azp`) to read the audit API.
+WARDEN_API_AUDIENCE = env_str("WARDEN_API_AUDIENCE", OIDC_RP_CLIENT_ID)
 WARDEN_OIDC_GROUPS_CLAIM = env_str("WARDEN_OIDC_GROUPS_CLAIM", "groups")
 WARDEN_ROLE_GROUPS = {
     "reviewer": env_str("WARDEN_ROLE_GROUP_REVIEWER", "warden-reviewers"),

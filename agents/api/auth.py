@@ -14,7 +14,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from agents import sessions
-from agents.models import AgentKey, AgentSession
+from agents.models import AgentKey, AgentSession, SecurityAlert, SessionToken
 from governance.models import AgentIdentity, ApiToken
 
 KEY_PREFIX, API_TOKEN_PREFIX = "wak_", "wpt_"
@@ -73,8 +73,13 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
         key = _bearer(request)
         if key is None or not key.startswith(KEY_PREFIX):
             return None
-        row = AgentKey.objects.select_related("agent").filter(key_hash=_digest(key), revoked_at__isnull=True).first()
-        if row is None:
+        row = AgentKey.objects.select_related("agent").filter(key_hash=_digest(key)).first()
+        if row is not None and row.revoked_at is not None:
+            _revoked_token_used(
+                f"a revoked agent key of agent {row.agent.name} was used",
+                {"agent": row.agent.name, "key_prefix": row.prefix},
+            )
+        if row is None or row.revoked_at is not None:
             raise exceptions.AuthenticationFailed("unknown or revoked agent key")
         AgentKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return AgentPrincipal(row.agent), row
@@ -98,6 +103,41 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
         return AgentPrincipal(session.agent, session), token
 
 
+class PausedSessionTokenAuthentication(authentication.BaseAuthentication):
+    """For status reads: session tokens stop authorizing while the session waits for a
+    reviewer, but the runtime must still be able to poll the action it is waiting for."""
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="warden-session"'
+
+    def authenticate(self, request: Request) -> tuple[AgentPrincipal, str] | None:
+        token = _bearer(request)
+        if token is None or not token.startswith(sessions.TOKEN_PREFIX):
+            return None
+        row = (
+            SessionToken.objects.select_related("session__agent", "session__workflow")
+            .filter(token_hash=sessions.hash_token(token))
+            .first()
+        )
+        problem = sessions.check_token_row(row)
+        if row is not None and row.revoked_at is not None:
+            sessions.raise_alert(
+                SecurityAlert.Kind.REVOKED_TOKEN,
+                f"a revoked token of session {row.session.id} was used",
+                session=row.session,
+            )
+        if problem is None and row is not None and row.session.status not in AgentSession.LIVE:
+            problem = "the session is over"
+        if problem is not None or row is None:
+            raise exceptions.AuthenticationFailed(problem or "unknown session token")
+        return AgentPrincipal(row.session.agent, row.session), token
+
+
+def _revoked_token_used(summary: str, details: dict[str, Any]) -> None:
+    """A revoked credential in use is someone holding a secret they should no longer have."""
+    sessions.raise_alert(SecurityAlert.Kind.REVOKED_TOKEN, summary, details=details)
+
+
 class PersonalTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="warden"'
@@ -107,24 +147,12 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
         if token is None or not token.startswith(API_TOKEN_PREFIX):
             return None
         row = ApiToken.objects.select_related("user").filter(token_hash=_digest(token)).first()
+        if row is not None and row.revoked_at is not None:
+            _revoked_token_used(
+                f"a revoked API token of {row.user.get_username()} was used",
+                {"user": row.user.get_username(), "token_prefix": row.prefix},
+            )
         if row is None or row.revoked_at is not None or row.expires_at <= timezone.now() or not row.user.is_active:
             raise exceptions.AuthenticationFailed("unknown, expired or revoked API token")
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         return row.user, row
-
-
-class OIDCAccessTokenAuthentication(authentication.BaseAuthentication):
-    """An access token from the IdP, checked at its userinfo endpoint (mozilla-django-oidc)."""
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="warden"'
-
-    def authenticate(self, request: Request) -> tuple[Any, str] | None:
-        from django.conf import settings
-
-        token = _bearer(request)
-        if token is None or token.startswith(("wst_", "wak_", "wpt_")) or not settings.OIDC_OP_USER_ENDPOINT:
-            return None
-        from mozilla_django_oidc.contrib.drf import OIDCAuthentication
-
-        return OIDCAuthentication().authenticate(request)

@@ -26,6 +26,10 @@ class SessionTokenScheme(_Bearer):
     description = "The short-lived session token (wst_...) returned by POST /api/v1/sessions/."
 
 
+class PausedSessionTokenScheme(SessionTokenScheme):
+    target_class = "agents.api.auth.PausedSessionTokenAuthentication"
+
+
 class PersonalTokenScheme(_Bearer):
     target_class = "agents.api.auth.PersonalTokenAuthentication"
     name = "personalToken"
@@ -33,9 +37,9 @@ class PersonalTokenScheme(_Bearer):
 
 
 class OIDCTokenScheme(_Bearer):
-    target_class = "agents.api.auth.OIDCAccessTokenAuthentication"
+    target_class = "agents.api.oidc_tokens.OIDCAccessTokenAuthentication"
     name = "oidcAccessToken"
-    description = "An access token from the identity provider."
+    description = "A JWT access token from the identity provider, issued for WARDEN_API_AUDIENCE."
 
 
 PROBLEM = {

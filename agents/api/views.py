@@ -19,18 +19,18 @@ from rest_framework.exceptions import AuthenticationFailed, NotFound, Permission
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
 
 import audit
 from agents import gateway, sessions
 from agents.api.auth import (
     AgentKeyAuthentication,
     AgentPrincipal,
-    OIDCAccessTokenAuthentication,
+    PausedSessionTokenAuthentication,
     PersonalTokenAuthentication,
     SessionTokenAuthentication,
 )
+from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
+from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
 from audit.models import AuditEvent
 
@@ -55,24 +55,6 @@ class IsAuditor(BasePermission):
             and not isinstance(user, AgentPrincipal)
             and user.groups.filter(name__in=("compliance", "security")).exists()
         )
-
-
-class AgentThrottle(SimpleRateThrottle):
-    scope = "agent"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        user = request.user
-        return f"throttle:agent:{user.agent.pk}" if isinstance(user, AgentPrincipal) else None
-
-
-class SessionThrottle(SimpleRateThrottle):
-    scope = "session"
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        user = request.user
-        if isinstance(user, AgentPrincipal) and user.session is not None:
-            return f"throttle:session:{user.session.pk}"
-        return None
 
 
 # --- serializers (the OpenAPI schema is generated from these) ---------------------------------
@@ -101,7 +83,12 @@ class SessionStart(serializers.Serializer):
     workflow = Text(max_length=128)
     input = Text(max_length=20000, required=False, allow_blank=True, default="")
     trigger = Text(max_length=200, required=False, default="api")
-    initiated_by = Text(max_length=255, required=False, default="")
+    initiated_by = Text(
+        max_length=255,
+        required=False,
+        default="",
+        help_text="who the runtime says started the session: stored as an unverified claim",
+    )
 
 
 class SessionStarted(serializers.Serializer):
@@ -183,7 +170,7 @@ def _status(ar: ActionRequest) -> dict[str, Any]:
 # --- views --------------------------------------------------------------------------------
 
 
-class SessionsView(APIView):
+class SessionsView(WardenAPIView):
     authentication_classes = [AgentKeyAuthentication]
     permission_classes = [IsAgent]
     throttle_classes = [AgentThrottle]
@@ -194,13 +181,16 @@ class SessionsView(APIView):
         data.is_valid(raise_exception=True)
         agent = request.user.agent
         try:
+            # The agent key proves only the agent: who it says started the session is a claim,
+            # recorded as such and never the actor or the initiator that separation of duties reads.
             session, token = sessions.start(
                 agent,
                 data.validated_data["workflow"],
                 data.validated_data["trigger"],
-                data.validated_data["initiated_by"] or f"agent-key:{request.auth.prefix}",
+                f"agent:{agent.name}",
                 data.validated_data["input"],
                 run_state=AgentSession.RunState.API,
+                claimed_initiator=data.validated_data["initiated_by"],
             )
         except sessions.SessionRefused as exc:
             raise PermissionDenied(str(exc)) from None
@@ -209,7 +199,7 @@ class SessionsView(APIView):
         )
 
 
-class AuthorizeView(APIView):
+class AuthorizeView(WardenAPIView):
     authentication_classes = [SessionTokenAuthentication]
     permission_classes = [InSession]
     throttle_classes = [AgentThrottle, SessionThrottle]
@@ -262,13 +252,13 @@ def _action_for(request: Request, pk: Any) -> ActionRequest:
     return ar
 
 
-class ActionView(APIView):
+class ActionView(WardenAPIView):
     """Session tokens stop working while the session waits for a reviewer, so status reads
     accept the paused session's token too."""
 
-    authentication_classes = []
-    permission_classes = []
-    throttle_classes = []
+    authentication_classes = [PausedSessionTokenAuthentication]
+    permission_classes = [InSession]
+    throttle_classes = [AgentThrottle, SessionThrottle]
 
     @extend_schema(
         parameters=[
@@ -278,8 +268,7 @@ class ActionView(APIView):
         summary="The status of an action (long-poll with ?wait=)",
     )
     def get(self, request: Request, pk: Any) -> Response:
-        session = _session_of_token(request, allow_paused=True)
-        ar = ActionRequest.objects.filter(pk=pk, session=session).first()
+        ar = ActionRequest.objects.filter(pk=pk, session=request.user.session).first()
         if ar is None:
             raise NotFound()
         try:
@@ -294,27 +283,7 @@ class ActionView(APIView):
         return Response(_status(ar))
 
 
-def _session_of_token(request: Request, *, allow_paused: bool) -> AgentSession:
-    from agents.api.auth import _bearer
-    from agents.models import SessionToken
-
-    token = _bearer(request) or ""
-    row = SessionToken.objects.select_related("session").filter(token_hash=sessions.hash_token(token)).first()
-    problem = sessions.check_token_row(row)
-    if (
-        problem is None
-        and row is not None
-        and (
-            row.session.status == AgentSession.Status.ACTIVE
-            or (allow_paused and row.session.status == AgentSession.Status.AWAITING_APPROVAL)
-        )
-    ):
-        return row.session
-
-    raise AuthenticationFailed(problem or "the session is over")
-
-
-class ActionResultView(APIView):
+class ActionResultView(WardenAPIView):
     authentication_classes = [SessionTokenAuthentication]
     permission_classes = [InSession]
     throttle_classes = [AgentThrottle, SessionThrottle]
@@ -336,7 +305,7 @@ class ActionResultView(APIView):
         return Response(_status(ar))
 
 
-class SessionEndView(APIView):
+class SessionEndView(WardenAPIView):
     authentication_classes = [SessionTokenAuthentication]
     permission_classes = [InSession]
     throttle_classes = [AgentThrottle]
@@ -356,9 +325,10 @@ class SessionEndView(APIView):
         )
 
 
-class AuditEventsView(APIView):
+class AuditEventsView(WardenAPIView):
     authentication_classes = [PersonalTokenAuthentication, OIDCAccessTokenAuthentication]
     permission_classes = [IsAuditor]
+    throttle_classes = [PersonThrottle]
 
     @extend_schema(
         parameters=[

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.connectors.scrub import error_text, scrub
+
 if TYPE_CHECKING:
     from governance.models import ServiceCredential
 
@@ -25,7 +27,12 @@ class ActionDescription:
 
 
 class ConnectorError(Exception):
-    """The system failed or refused. The message is shown to people: keep data out of it."""
+    """The system failed or refused. The message is shown to people: keep data out of it.
+    Whatever a connector writes into it still passes through scrub(), so that a secret that
+    slips into one never reaches a stored error, an alert or the audit trail."""
+
+    def __init__(self, message: object = "", *, secrets: tuple[str, ...] = ()):
+        super().__init__(scrub(message, secrets))
 
 
 class Connector(ABC):
@@ -62,18 +69,24 @@ class Connector(ABC):
         """Make `secret` stop working at the system."""
 
     def rotate(self, credential: ServiceCredential) -> None:
+        """Only here are both secrets known, so every failure leaves as a ConnectorError whose
+        message has both scrubbed, and with no chained exception that could still print them."""
         old = credential.reveal() if credential.has_secret else ""
-        new = self.create_secret(credential)
+        new = ""
         try:
-            self.verify_secret(credential, new)
-        except Exception:
-            self.revoke_secret(credential, new)  # do not leave a half-made key behind
-            raise
-        credential.set_secret(new)
-        credential.rotation_failures, credential.last_rotation_error = 0, ""
-        credential.save()
-        if old:
-            self.revoke_secret(credential, old)
+            new = self.create_secret(credential)
+            try:
+                self.verify_secret(credential, new)
+            except Exception:
+                self.revoke_secret(credential, new)  # do not leave a half-made key behind
+                raise
+            credential.set_secret(new)
+            credential.rotation_failures, credential.last_rotation_error = 0, ""
+            credential.save()
+            if old:
+                self.revoke_secret(credential, old)
+        except Exception as exc:  # noqa: BLE001 - re-raised, scrubbed
+            raise ConnectorError(error_text(exc, (old, new)), secrets=(old, new)) from None
 
 
 _REGISTRY: dict[str, Connector] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,39 +24,107 @@ class PolicyError(Exception):
         super().__init__("\n".join(errors))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last silently)."""
+MAX_VALUES = 100_000  # a policy file is a few thousand values; more means an alias bomb
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader for policy files: mapping keys are strings and appear once (PyYAML keeps the
+    last of two silently), and a date that does not exist is a marked error, not a ValueError."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: set[str] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # `<<: *base` merges; the keys it brings may be overridden here
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is not a string (keys are names: quote it, e.g. '{key}')",
+                    key_node.start_mark,
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
+            ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
 
 def parse_yaml(text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
         raise PolicyError([f"{where}: {exc.problem or exc.context}"]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([f"not valid YAML: {exc}"]) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a constructor PyYAML leaves unchecked
+        raise PolicyError([f"not a valid policy file: {type(exc).__name__}: {exc}"]) from None
+
+
+class _Plain:
+    """Turns the parsed YAML into plain JSON values, refusing what the database cannot store or
+    what only an attack needs: recursive aliases, alias bombs, NUL characters, lone surrogates,
+    non-finite numbers, and YAML types that JSON lacks (binary, sets, pairs)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors: list[str] = []
+        self.open: set[int] = set()
+
+    def __call__(self, value: Any, where: tuple[Any, ...] = ()) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise PolicyError([f"(document): more than {MAX_VALUES} values once anchors and aliases are expanded"])
+        if isinstance(value, (dict, list)):
+            if id(value) in self.open:
+                raise PolicyError([f"{path_str(where)}: a recursive alias (a value that contains itself)"])
+            self.open.add(id(value))
+            try:
+                if isinstance(value, dict):
+                    return {k: self(v, (*where, k)) for k, v in value.items()}
+                return [self(v, (*where, i)) for i, v in enumerate(value)]
+            finally:
+                self.open.discard(id(value))
+        if isinstance(value, (dt.date, dt.datetime)):  # YAML turns 2027-05-01 into a date; the policy wants ISO
+            return value.isoformat()
+        if isinstance(value, str):
+            if "\x00" in value:
+                self.errors.append(f"{path_str(where)}: NUL characters are not allowed")
+            elif any("\ud800" <= c <= "\udfff" for c in value):
+                self.errors.append(f"{path_str(where)}: a lone surrogate is not text")
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            self.errors.append(f"{path_str(where)}: {value} is not a finite number")
+            return value
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        self.errors.append(f"{path_str(where)}: a value of type {type(value).__name__} is not allowed")
+        return None
 
 
 def _plain(value: Any) -> Any:
-    """YAML turns 2027-05-01 into a date; the policy wants the ISO string."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+    plain = _Plain()
+    try:
+        result = plain(value)
+    except RecursionError:
+        raise PolicyError(["(document): nested too deeply"]) from None
+    if plain.errors:
+        raise PolicyError(plain.errors)
+    return result
 
 
 def path_str(parts: Iterable[Any]) -> str:
@@ -193,14 +262,54 @@ class _Checker:
                     )
 
 
+def _length_errors(doc: dict[str, Any]) -> list[str]:
+    """Text longer than the column it goes into, read from the models so the two never drift."""
+    from governance import models
+
+    tables: dict[str, type] = {
+        "systems": models.System,
+        "data_objects": models.DataObject,
+        "action_types": models.ActionType,
+        "context_rules": models.ContextRule,
+        "workflows": models.Workflow,
+        "agents": models.AgentIdentity,
+    }
+    errors = []
+
+    def check(where: str, model: type, field_name: str, value: Any) -> None:
+        try:
+            limit = model._meta.get_field(field_name).max_length  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - not a column (stored in JSON): no limit
+            return
+        if isinstance(value, str) and limit and len(value) > limit:
+            errors.append(f"{where}: {len(value)} characters, at most {limit} ({value[:40]!r}...)")
+
+    for name in doc.get("lists") or {}:
+        check(f"lists.{name[:40]}", models.ValueList, "name", name)
+    for kind, model in tables.items():
+        for i, item in enumerate(doc.get(kind) or []):
+            for key, value in item.items():
+                check(f"{kind}[{i}].{key}", model, key, value)
+    return errors
+
+
 def validate(doc: Any) -> list[str]:
     """Every problem in a parsed policy document; an empty list when it can be applied."""
     if doc is None:
         return ["(document): the policy file is empty"]
+    values = _Plain()  # documents built in code (the provisioning UI) get the same value checks
+    try:
+        values(doc)
+    except PolicyError as exc:
+        return exc.errors
+    except RecursionError:
+        return ["(document): nested too deeply"]
+    if values.errors:
+        return values.errors
     errors = _structure_errors(doc)
     if errors:
         return errors  # reference checks assume the structure holds
-    return _Checker(doc).run()
+    return _length_errors(doc) + _Checker(doc).run()
 
 
 def load(text: str) -> dict[str, Any]:

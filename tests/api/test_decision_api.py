@@ -96,7 +96,11 @@ def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/13"}
     }
     cache.clear()
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"agent": "100/min", "session": "3/min"})
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {**SimpleRateThrottle.THROTTLE_RATES, "agent": "100/min", "session": "3/min"},
+    )
     token = start()["token"]
     codes = [authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

@@ -6,7 +6,7 @@
 // adds "mfa" to the login's amr and sets acr to "urn:warden:mfa".
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const port = Number(process.env.PORT || 9100);
 const issuer = `http://127.0.0.1:${port}`;
@@ -29,6 +29,13 @@ const client = (id) => ({
   id_token_signed_response_alg: 'RS256',
 });
 
+// Resource servers (RFC 8707) whose access tokens are JWTs (RFC 9068): Warden's API, whose
+// audience is Warden's client id, and another client's API at the same IdP.
+const resourceServers = {
+  'urn:warden:api': { audience: 'warden', scope: 'audit:read' },
+  'urn:other:api': { audience: 'other-api', scope: 'audit:read' },
+};
+
 const provider = new Provider(issuer, {
   clients: [client('warden'), client('other-client')],
   jwks: { keys: [jwk] },
@@ -43,6 +50,14 @@ const provider = new Provider(issuer, {
   acrValues: ['urn:warden:pwd', 'urn:warden:mfa'],
   features: {
     devInteractions: { enabled: false },
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async (ctx, indicator) => {
+        const server = resourceServers[indicator];
+        if (!server) throw new errors.InvalidTarget();
+        return { ...server, accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } };
+      },
+    },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource: async (ctx, form) => {
@@ -70,12 +85,20 @@ const provider = new Provider(issuer, {
   loadExistingGrant: async (ctx) => {
     // First-party client: grant what it asks for, without a consent page.
     const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    const grant = grantId
+      ? await ctx.oidc.provider.Grant.find(grantId)
+      : new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
     grant.addOIDCScope('openid email profile groups');
     grant.addOIDCClaims(['sub', 'acr', 'amr', 'auth_time', 'email', 'email_verified', 'name', 'groups']);
+    const resource = ctx.oidc.params.resource;
+    if (resource && resourceServers[resource]) grant.addResourceScope(resource, resourceServers[resource].scope);
     await grant.save();
     return grant;
+  },
+  extraTokenClaims: async (ctx, token) => {
+    // JWT access tokens carry the user's groups, as many IdPs' API tokens do.
+    if (token.kind !== 'AccessToken' || !token.resourceServer) return undefined;
+    return { groups: users()[token.accountId]?.groups || [] };
   },
   ttl: { Session: 3600, Interaction: 600, Grant: 3600, AuthorizationCode: 60, AccessToken: 600, IdToken: 600 },
 });

@@ -11,6 +11,8 @@ from governance.actors import Actor
 from governance.policyfile import PolicyError, from_document, load, summary
 from governance.services import Refused, policy_apply
 
+ACTOR_MAX = 255  # the audit trail's actor column
+
 
 class Command(BaseCommand):
     help = "Validate a YAML policy file, print the plan, and apply it in one transaction."
@@ -31,7 +33,9 @@ class Command(BaseCommand):
             self._fail([f"cannot read {file}: {exc.strerror}"], file)
         except UnicodeDecodeError:
             self._fail(["the file is not UTF-8 text"], file)
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        if not actor.strip() or len(actor) > ACTOR_MAX or "\x00" in actor:
+            self._fail([f"--actor must be 1 to {ACTOR_MAX} characters of text"], file)
+        digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
         try:
             desired = from_document(load(text))
             changes = policy_apply(
