@@ -5,10 +5,12 @@ forged message never executes anything on its own authority."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 import audit
@@ -17,6 +19,11 @@ from agents.models import ActionRequest, AgentSession, SecurityAlert
 
 log = logging.getLogger(__name__)
 RunState = AgentSession.RunState
+
+# The statuses of a tier 3 action after which its paused session carries on (resume_session
+# accepts exactly these). An action approved but not yet executed is not among them: the
+# release that approved it executes it and then announces the session.
+RESUMABLE_AFTER = (*ActionRequest.FINISHED, ActionRequest.Status.REJECTED)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -31,7 +38,7 @@ def run_session(session_id: str) -> str:
 def resume_session(session_id: str, action_request_id: str) -> str:
     """Carry on a paused session once its tier 3 action has been decided."""
     ar = ActionRequest.objects.filter(pk=action_request_id, session_id=session_id).select_related("session").first()
-    decided = ar is not None and ar.status in (*ActionRequest.FINISHED, ActionRequest.Status.REJECTED)
+    decided = ar is not None and ar.status in RESUMABLE_AFTER
     if not decided or not runner.claim(session_id, from_state=RunState.PAUSED):
         session = AgentSession.objects.filter(pk=session_id).first()
         if session is not None and session.run_state == RunState.RUNNING:
@@ -71,7 +78,7 @@ def _run(session_id: str) -> str:
 
 @shared_task(acks_late=True, ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Periodic: end overrun sessions, expire late approvals, restart runs whose worker died."""
+    """Periodic: end overrun sessions, expire late approvals, restart sessions nobody is running."""
     now = timezone.now()
     overrun = 0
     for session in AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, expires_at__lt=now):
@@ -81,31 +88,81 @@ def sweep() -> dict[str, int]:
     for ar in ActionRequest.objects.filter(status=ActionRequest.Status.AWAITING_APPROVAL, expires_at__lt=now):
         gateway.expire_request(ar)
         expired += 1
-    stalled = list(
-        AgentSession.objects.filter(
-            status=AgentSession.Status.ACTIVE, run_state=RunState.RUNNING, run_lease_until__lt=now
-        ).values_list("pk", flat=True)
-    )
-    for pk in stalled:
-        run_session.delay(str(pk))
-    queued = list(
-        AgentSession.objects.filter(
-            status=AgentSession.Status.ACTIVE, run_state=RunState.QUEUED, created_at__lt=now - timedelta(minutes=1)
-        ).values_list("pk", flat=True)
-    )
-    for pk in queued:
-        run_session.delay(str(pk))
+    restarted = restart_stranded(now)
     from agents.connectors.postgres import reap_orphan_roles
 
     reaped = reap_orphan_roles()
-    result = {"overrun": overrun, "expired": expired, "restarted": len(stalled) + len(queued)}
+    result = {"overrun": overrun, "expired": expired, "restarted": restarted}
     if reaped:
         result["roles_reaped"] = reaped
     return result
 
 
+def restart_stranded(now: datetime) -> int:
+    """Restart every session that should be making progress and that no worker holds.
+
+    The rule is on states, not on messages: a session that is active (not waiting for a
+    person) and queued, running, or paused after its tier 3 action was decided needs a worker.
+    Whatever happened to the message meant to start it (a worker SIGKILLed before its claim
+    committed, a file-broker message lost with its worker, a Redis message waiting out the
+    visibility timeout), the sweep sends a new one once `run_lease_until` has passed. The claim
+    in the task makes a duplicate do nothing. Sessions awaiting approval, and sessions driven
+    by an external runtime (run state `api` or `external`), are never touched.
+
+    For queued and paused sessions `run_lease_until` is the deadline by which a worker must
+    have claimed the session (set when the message is sent); the sweep moves it on with a
+    conditional update before each resend, so one message per lease period goes out however
+    many sweeps run. For running sessions it is the worker's lease, renewed at every step.
+    """
+    active = AgentSession.objects.filter(status=AgentSession.Status.ACTIVE)
+    unclaimed = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
+    restarted = 0
+    # Running, but its worker stopped renewing the lease: run_session takes it over.
+    for pk in active.filter(run_state=RunState.RUNNING, run_lease_until__lt=now).values_list("pk", flat=True):
+        log.warning("sweep: session %s is running but its lease ran out; restarting it", pk)
+        run_session.delay(str(pk))
+        restarted += 1
+    # Queued, and no worker claimed it within a lease of its creation.
+    grace = timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
+    for pk in active.filter(unclaimed, run_state=RunState.QUEUED, created_at__lt=now - grace).values_list(
+        "pk", flat=True
+    ):
+        if _extend_claim_deadline(pk, RunState.QUEUED, now):
+            log.warning("sweep: session %s is queued and no worker claimed it; sending run_session again", pk)
+            run_session.delay(str(pk))
+            restarted += 1
+    # Paused after a decision: the latest tier 3 action ran (or was rejected and the workflow
+    # continues), and no worker resumed the session in time.
+    latest = ActionRequest.objects.filter(session=OuterRef("pk"), tier=3).order_by("-created_at")
+    paused = active.filter(unclaimed, run_state=RunState.PAUSED).annotate(
+        decision=Subquery(latest.values("pk")[:1]), decision_status=Subquery(latest.values("status")[:1])
+    )
+    for pk, decision in paused.filter(decision_status__in=RESUMABLE_AFTER).values_list("pk", "decision"):
+        if _extend_claim_deadline(pk, RunState.PAUSED, now):
+            log.warning("sweep: session %s was decided but not resumed; sending resume_session again", pk)
+            resume_session.delay(str(pk), str(decision))
+            restarted += 1
+    return restarted
+
+
+def _extend_claim_deadline(session_id: Any, run_state: str, now: datetime) -> bool:
+    """Give a worker one lease from now to claim the session; False if it changed meanwhile
+    (claimed, ended, or another sweep got there first)."""
+    return (
+        AgentSession.objects.filter(pk=session_id, status=AgentSession.Status.ACTIVE, run_state=run_state)
+        .filter(Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now))
+        .update(run_lease_until=timezone.now() + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS))
+        == 1
+    )
+
+
 def enqueue_resume(session_id: Any, action_request_id: Any, **_: Any) -> None:
-    if AgentSession.objects.filter(pk=session_id, run_state=RunState.PAUSED).exists():
+    """A tier 3 decision let a paused session continue: send resume_session, and give a worker
+    one lease to claim it before the sweep sends it again."""
+    deadline = timezone.now() + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
+    if AgentSession.objects.filter(pk=session_id, status=AgentSession.Status.ACTIVE, run_state=RunState.PAUSED).update(
+        run_lease_until=deadline
+    ):
         resume_session.delay(str(session_id), str(action_request_id))
 
 
