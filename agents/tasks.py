@@ -109,26 +109,28 @@ def restart_stranded(now: datetime) -> int:
     in the task makes a duplicate do nothing. Sessions awaiting approval, and sessions driven
     by an external runtime (run state `api` or `external`), are never touched.
 
-    For queued and paused sessions `run_lease_until` is the deadline by which a worker must
-    have claimed the session (set when the message is sent); the sweep moves it on with a
-    conditional update before each resend, so one message per lease period goes out however
-    many sweeps run. For running sessions it is the worker's lease, renewed at every step.
+    `run_lease_until` is the worker's lease while a session runs (renewed at every step), and
+    the deadline for a worker to claim it while it is queued or paused. The sweep moves that
+    deadline on with a conditional update before it sends anything, so one message per lease
+    period goes out however many sweeps (or beat processes) run.
     """
     active = AgentSession.objects.filter(status=AgentSession.Status.ACTIVE)
     unclaimed = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
     restarted = 0
-    # Running, but its worker stopped renewing the lease: run_session takes it over.
-    for pk in active.filter(run_state=RunState.RUNNING, run_lease_until__lt=now).values_list("pk", flat=True):
-        log.warning("sweep: session %s is running but its lease ran out; restarting it", pk)
-        run_session.delay(str(pk))
-        restarted += 1
-    # Queued, and no worker claimed it within a lease of its creation.
+    # Running, but its worker stopped renewing the lease: back to the queue. (A worker that was
+    # only slow finds the session no longer running at its next renewal, and stops.)
+    for pk in active.filter(unclaimed, run_state=RunState.RUNNING).values_list("pk", flat=True):
+        if _hand_to_a_worker(pk, RunState.RUNNING, now):
+            log.warning("sweep: session %s was running but its lease ran out; queued it again", pk)
+            run_session.delay(str(pk))
+            restarted += 1
+    # Queued, and no worker claimed it within a lease of its creation (or of the last resend).
     grace = timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
     for pk in active.filter(unclaimed, run_state=RunState.QUEUED, created_at__lt=now - grace).values_list(
         "pk", flat=True
     ):
-        if _extend_claim_deadline(pk, RunState.QUEUED, now):
-            log.warning("sweep: session %s is queued and no worker claimed it; sending run_session again", pk)
+        if _hand_to_a_worker(pk, RunState.QUEUED, now):
+            log.warning("sweep: session %s is queued and no worker claimed it; sent run_session again", pk)
             run_session.delay(str(pk))
             restarted += 1
     # Paused after a decision: the latest tier 3 action ran (or was rejected and the workflow
@@ -138,20 +140,23 @@ def restart_stranded(now: datetime) -> int:
         decision=Subquery(latest.values("pk")[:1]), decision_status=Subquery(latest.values("status")[:1])
     )
     for pk, decision in paused.filter(decision_status__in=RESUMABLE_AFTER).values_list("pk", "decision"):
-        if _extend_claim_deadline(pk, RunState.PAUSED, now):
-            log.warning("sweep: session %s was decided but not resumed; sending resume_session again", pk)
+        if _hand_to_a_worker(pk, RunState.PAUSED, now):
+            log.warning("sweep: session %s was decided but not resumed; sent resume_session again", pk)
             resume_session.delay(str(pk), str(decision))
             restarted += 1
     return restarted
 
 
-def _extend_claim_deadline(session_id: Any, run_state: str, now: datetime) -> bool:
-    """Give a worker one lease from now to claim the session; False if it changed meanwhile
-    (claimed, ended, or another sweep got there first)."""
+def _hand_to_a_worker(session_id: Any, run_state: str, now: datetime) -> bool:
+    """Give a worker one lease from now to claim the session (a running one is queued again);
+    False if the session changed meanwhile: claimed, ended, or another sweep got there first."""
+    fields: dict[str, Any] = {"run_lease_until": now + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)}
+    if run_state == RunState.RUNNING:
+        fields["run_state"] = RunState.QUEUED
     return (
         AgentSession.objects.filter(pk=session_id, status=AgentSession.Status.ACTIVE, run_state=run_state)
         .filter(Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now))
-        .update(run_lease_until=timezone.now() + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS))
+        .update(**fields)
         == 1
     )
 

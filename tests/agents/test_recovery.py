@@ -144,17 +144,21 @@ def test_a_queued_session_gets_one_more_message_per_lease_once_its_first_is_over
     assert tasks.restart_stranded(later()) == 1
     assert outbox.take() == [("run_session", (str(session.pk),))]
     assert tasks.restart_stranded(timezone.now()) == 0
-    assert tasks.restart_stranded(later(settings.WARDEN_RUNNER_LEASE_SECONDS + 1)) == 1
+    assert tasks.restart_stranded(later(2 * settings.WARDEN_RUNNER_LEASE_SECONDS)) == 1
     assert outbox.take() == [("run_session", (str(session.pk),))]
 
 
-def test_a_running_session_is_restarted_only_when_its_lease_has_run_out(demo, outbox) -> None:
+def test_a_running_session_whose_lease_ran_out_is_queued_again_once(demo, model_server, outbox) -> None:
     session = session_queue_run(
         agent="support-bot", workflow="ticket-triage", input="x", trigger="test", initiated_by="user:alice"
     )
     assert runner.claim(session.pk, from_state=AgentSession.RunState.QUEUED)
     outbox.take()
-    assert tasks.restart_stranded(timezone.now()) == 0
+    assert tasks.restart_stranded(timezone.now()) == 0  # its worker holds a live lease
     assert tasks.restart_stranded(later()) == 1
     assert outbox.take() == [("run_session", (str(session.pk),))]
-    assert AgentSession.objects.get(pk=session.pk).run_state == "running"  # the takeover claims it, not the sweep
+    assert AgentSession.objects.get(pk=session.pk).run_state == "queued"
+    assert tasks.restart_stranded(timezone.now()) == 0  # one message per lease, not one per sweep
+    assert not runner._renew(session)  # the worker that lost its lease stops at its next step
+    assert tasks.run_session(str(session.pk)) == "done"
+    assert AgentSession.objects.get(pk=session.pk).status == "completed"
