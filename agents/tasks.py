@@ -41,8 +41,11 @@ def resume_session(session_id: str, action_request_id: str) -> str:
     decided = ar is not None and ar.status in RESUMABLE_AFTER
     if not decided or not runner.claim(session_id, from_state=RunState.PAUSED):
         session = AgentSession.objects.filter(pk=session_id).first()
-        if session is not None and session.run_state == RunState.RUNNING:
-            return "skipped"  # a duplicate of a message already being handled
+        if session is not None and (decided or session.run_state == RunState.RUNNING):
+            # A duplicate: of a message being handled, or of one for a decision that the session
+            # has moved past (a redelivery, or the sweep's resend). It does nothing.
+            log.info("resume_session %s: skipped, the session is %s", session_id, session.run_state)
+            return "skipped"
         reason = "the action has not been decided" if not decided else "the session is not paused and active"
         audit.record(
             "task.refused",

@@ -21,9 +21,10 @@ import yaml
 
 from agents import gateway
 from agents.model_server import serve
-from agents.models import ActionRequest, AgentSession
+from agents.models import ActionRequest, AgentSession, SecurityAlert
 from agents.services import session_queue_run
 from audit.chain import verify
+from audit.models import AuditEvent
 from demo_systems.models import Comment, IdempotencyRecord, Note, Refund
 from tests.agents.test_worker_integration import (  # noqa: F401 - fixtures
     ROOT,
@@ -157,6 +158,9 @@ def test_workers_killed_at_random_lose_nothing_and_repeat_nothing(demo, cluster,
     # send it again (at least once, not exactly once, for a system without idempotency keys).
     mails = sum(p.read_text().count("Subject: T-2001 needs a refund") for p in (tmp_path / "mail").glob("*.log"))
     assert mails >= writes.filter(action="mail.send_email").count()
+    # Duplicates (redeliveries, the sweep's resends) were skipped quietly: no refusal, no alarm.
+    assert not AuditEvent.objects.filter(kind="task.refused").exists()
+    assert not SecurityAlert.objects.exists(), list(SecurityAlert.objects.values_list("kind", "summary"))
     result = verify()
     assert result.ok, result.message
     restarts = sum(w.log.read_text().count("sweep: session") for w in cluster)
