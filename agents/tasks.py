@@ -5,10 +5,12 @@ forged message never executes anything on its own authority."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 import audit
@@ -17,6 +19,11 @@ from agents.models import ActionRequest, AgentSession, SecurityAlert
 
 log = logging.getLogger(__name__)
 RunState = AgentSession.RunState
+
+# The statuses of a tier 3 action after which its paused session carries on (resume_session
+# accepts exactly these). An action approved but not yet executed is not among them: the
+# release that approved it executes it and then announces the session.
+RESUMABLE_AFTER = (*ActionRequest.FINISHED, ActionRequest.Status.REJECTED)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -31,11 +38,14 @@ def run_session(session_id: str) -> str:
 def resume_session(session_id: str, action_request_id: str) -> str:
     """Carry on a paused session once its tier 3 action has been decided."""
     ar = ActionRequest.objects.filter(pk=action_request_id, session_id=session_id).select_related("session").first()
-    decided = ar is not None and ar.status in (*ActionRequest.FINISHED, ActionRequest.Status.REJECTED)
+    decided = ar is not None and ar.status in RESUMABLE_AFTER
     if not decided or not runner.claim(session_id, from_state=RunState.PAUSED):
         session = AgentSession.objects.filter(pk=session_id).first()
-        if session is not None and session.run_state == RunState.RUNNING:
-            return "skipped"  # a duplicate of a message already being handled
+        if session is not None and (decided or session.run_state == RunState.RUNNING):
+            # A duplicate: of a message being handled, or of one for a decision that the session
+            # has moved past (a redelivery, or the sweep's resend). It does nothing.
+            log.info("resume_session %s: skipped, the session is %s", session_id, session.run_state)
+            return "skipped"
         reason = "the action has not been decided" if not decided else "the session is not paused and active"
         audit.record(
             "task.refused",
@@ -71,7 +81,7 @@ def _run(session_id: str) -> str:
 
 @shared_task(acks_late=True, ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Periodic: end overrun sessions, expire late approvals, restart runs whose worker died."""
+    """Periodic: end overrun sessions, expire late approvals, restart sessions nobody is running."""
     now = timezone.now()
     overrun = 0
     for session in AgentSession.objects.filter(status=AgentSession.Status.ACTIVE, expires_at__lt=now):
@@ -81,31 +91,86 @@ def sweep() -> dict[str, int]:
     for ar in ActionRequest.objects.filter(status=ActionRequest.Status.AWAITING_APPROVAL, expires_at__lt=now):
         gateway.expire_request(ar)
         expired += 1
-    stalled = list(
-        AgentSession.objects.filter(
-            status=AgentSession.Status.ACTIVE, run_state=RunState.RUNNING, run_lease_until__lt=now
-        ).values_list("pk", flat=True)
-    )
-    for pk in stalled:
-        run_session.delay(str(pk))
-    queued = list(
-        AgentSession.objects.filter(
-            status=AgentSession.Status.ACTIVE, run_state=RunState.QUEUED, created_at__lt=now - timedelta(minutes=1)
-        ).values_list("pk", flat=True)
-    )
-    for pk in queued:
-        run_session.delay(str(pk))
+    restarted = restart_stranded(now)
     from agents.connectors.postgres import reap_orphan_roles
 
     reaped = reap_orphan_roles()
-    result = {"overrun": overrun, "expired": expired, "restarted": len(stalled) + len(queued)}
+    result = {"overrun": overrun, "expired": expired, "restarted": restarted}
     if reaped:
         result["roles_reaped"] = reaped
     return result
 
 
+def restart_stranded(now: datetime) -> int:
+    """Restart every session that should be making progress and that no worker holds.
+
+    The rule is on states, not on messages: a session that is active (not waiting for a
+    person) and queued, running, or paused after its tier 3 action was decided needs a worker.
+    Whatever happened to the message meant to start it (a worker SIGKILLed before its claim
+    committed, a file-broker message lost with its worker, a Redis message waiting out the
+    visibility timeout), the sweep sends a new one once `run_lease_until` has passed. The claim
+    in the task makes a duplicate do nothing. Sessions awaiting approval, and sessions driven
+    by an external runtime (run state `api` or `external`), are never touched.
+
+    `run_lease_until` is the worker's lease while a session runs (renewed at every step), and
+    the deadline for a worker to claim it while it is queued or paused. The sweep moves that
+    deadline on with a conditional update before it sends anything, so one message per lease
+    period goes out however many sweeps (or beat processes) run.
+    """
+    active = AgentSession.objects.filter(status=AgentSession.Status.ACTIVE)
+    unclaimed = Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now)
+    restarted = 0
+    # Running, but its worker stopped renewing the lease: back to the queue. (A worker that was
+    # only slow finds the session no longer running at its next renewal, and stops.)
+    for pk in active.filter(unclaimed, run_state=RunState.RUNNING).values_list("pk", flat=True):
+        if _hand_to_a_worker(pk, RunState.RUNNING, now):
+            log.warning("sweep: session %s was running but its lease ran out; queued it again", pk)
+            run_session.delay(str(pk))
+            restarted += 1
+    # Queued, and no worker claimed it within a lease of its creation (or of the last resend).
+    grace = timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
+    for pk in active.filter(unclaimed, run_state=RunState.QUEUED, created_at__lt=now - grace).values_list(
+        "pk", flat=True
+    ):
+        if _hand_to_a_worker(pk, RunState.QUEUED, now):
+            log.warning("sweep: session %s is queued and no worker claimed it; sent run_session again", pk)
+            run_session.delay(str(pk))
+            restarted += 1
+    # Paused after a decision: the latest tier 3 action ran (or was rejected and the workflow
+    # continues), and no worker resumed the session in time.
+    latest = ActionRequest.objects.filter(session=OuterRef("pk"), tier=3).order_by("-created_at")
+    paused = active.filter(unclaimed, run_state=RunState.PAUSED).annotate(
+        decision=Subquery(latest.values("pk")[:1]), decision_status=Subquery(latest.values("status")[:1])
+    )
+    for pk, decision in paused.filter(decision_status__in=RESUMABLE_AFTER).values_list("pk", "decision"):
+        if _hand_to_a_worker(pk, RunState.PAUSED, now):
+            log.warning("sweep: session %s was decided but not resumed; sent resume_session again", pk)
+            resume_session.delay(str(pk), str(decision))
+            restarted += 1
+    return restarted
+
+
+def _hand_to_a_worker(session_id: Any, run_state: str, now: datetime) -> bool:
+    """Give a worker one lease from now to claim the session (a running one is queued again);
+    False if the session changed meanwhile: claimed, ended, or another sweep got there first."""
+    fields: dict[str, Any] = {"run_lease_until": now + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)}
+    if run_state == RunState.RUNNING:
+        fields["run_state"] = RunState.QUEUED
+    return (
+        AgentSession.objects.filter(pk=session_id, status=AgentSession.Status.ACTIVE, run_state=run_state)
+        .filter(Q(run_lease_until__isnull=True) | Q(run_lease_until__lt=now))
+        .update(**fields)
+        == 1
+    )
+
+
 def enqueue_resume(session_id: Any, action_request_id: Any, **_: Any) -> None:
-    if AgentSession.objects.filter(pk=session_id, run_state=RunState.PAUSED).exists():
+    """A tier 3 decision let a paused session continue: send resume_session, and give a worker
+    one lease to claim it before the sweep sends it again."""
+    deadline = timezone.now() + timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
+    if AgentSession.objects.filter(pk=session_id, status=AgentSession.Status.ACTIVE, run_state=RunState.PAUSED).update(
+        run_lease_until=deadline
+    ):
         resume_session.delay(str(session_id), str(action_request_id))
 
 

@@ -275,8 +275,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if CELERY_BROKER_URL.startswith("redis"):
-    # Unacknowledged tasks come back after this many seconds. Nothing is scheduled further
-    # ahead than this (expiries and sweeps are periodic tasks that read the database).
+    # Redis hands an unacknowledged task to another worker after this many seconds, even one
+    # that is still running: keep it above the longest task (a session runs in one task until
+    # it pauses or ends: the longest max_session_seconds plus a model call; credential
+    # rotation retries wait up to 1800 s). Recovery from dead workers does not wait for it:
+    # the sweep restarts stranded sessions by their state (agents.tasks.restart_stranded).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},

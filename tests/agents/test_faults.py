@@ -1,10 +1,13 @@
-"""Faults with real processes: Redis restarted and PostgreSQL unreachable in the middle of a
-session. Afterwards no action is lost or executed twice, the session is resumed (or handed
-to a person), and the audit chain verifies. (A worker killed mid-run is in
-test_worker_integration.py.)"""
+"""Faults with real processes: Redis (a private redis-server on a free port, never the
+machine's shared one) killed and restarted, and PostgreSQL unreachable, in the middle of a
+session. Afterwards no action is lost or executed twice, the session is resumed (or handed to
+a person), and the audit chain verifies. (Workers killed: test_worker_integration.py,
+test_recovery_worker.py and test_chaos.py.)"""
 
 from __future__ import annotations
 
+import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,29 +22,77 @@ from agents.model_server import serve
 from agents.models import AgentSession
 from agents.services import session_queue_run
 from audit.chain import verify
+from config.celery import app as celery_app
 from demo_systems.models import Comment, IdempotencyRecord
-from tests.agents.test_worker_integration import REDIS_URL, Worker, broker, wait_for, worker_env  # noqa: F401 - fixtures
+from tests.agents.test_worker_integration import Worker, _use_broker, wait_for, worker_env  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent.parent
-REDIS_START = [
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/tmp",
-    "--logfile",
-    "",
-]
+
+
+class RedisServer:
+    """A redis-server of this test's own, on a free port: the machine's shared Redis is never
+    stopped or restarted by a test."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.workdir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self.up, 20, f"redis-server on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: everything it held (queued and unacknowledged messages) is gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def up(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed for this test")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def broker(redis_server) -> Iterator[str]:
+    """Overrides the shared broker fixture: these tests use (and may kill) their own Redis."""
+    old = {key: celery_app.conf[key] for key in ("broker_url", "broker_transport_options")}
+    _use_broker(broker_url=redis_server.url, broker_transport_options={"visibility_timeout": 5})
+    yield redis_server.url
+    _use_broker(**old)
 
 
 @pytest.fixture
@@ -88,25 +139,16 @@ def assert_each_write_once(session: AgentSession) -> None:
     assert result.ok, result.message
 
 
-def test_redis_restarted_during_a_session(demo, slow_worker) -> None:
+def test_redis_restarted_during_a_session(demo, redis_server, slow_worker) -> None:
     session = session_queue_run(
         agent="support-bot", workflow="ticket-triage", input="Triage", trigger="test", initiated_by="user:dana"
     )
     mid_session(session)
-    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], check=False, capture_output=True, timeout=10)
-    subprocess.run(REDIS_START, check=True, capture_output=True, timeout=10)
-    wait_for(lambda: _redis_up(), 20, "Redis to come back")
+    redis_server.kill()  # the queue and the unacknowledged messages are lost with it
+    redis_server.start()
     ended = finished(session)
-    assert ended.status in ("completed", "handed_off"), ended.termination_reason
-    assert ended.status == "completed"
+    assert ended.status == "completed", ended.termination_reason
     assert_each_write_once(ended)
-
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL).ping())
-    except redis.ConnectionError:
-        return False
 
 
 def test_postgres_unreachable_for_a_moment(demo, slow_worker) -> None:

@@ -43,31 +43,45 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60, what: str = "con
 
 class Worker:
     def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log, self.proc = env, log, None
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._readies_before = 0
 
-    def start(self, *extra: str) -> None:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel=INFO",
-                *extra,
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(lambda: b"ready." in self.log.read_bytes(), 60, "the worker to be ready")
+    def start(self, *extra: str, wait: bool = True) -> None:
+        """Start the worker; with `wait`, return once this start (not an earlier one) is ready."""
+        self._readies_before = self._readies()
+        with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool=solo",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--loglevel=INFO",
+                    *extra,
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait:
+            wait_for(self.ready, 60, "the worker to be ready")
+
+    def _readies(self) -> int:
+        return self.log.read_bytes().count(b"ready.") if self.log.exists() else 0
+
+    def ready(self) -> bool:
+        return self.alive() and self._readies() > self._readies_before
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -106,7 +120,7 @@ def _use_broker(**conf: Any) -> None:
 
 
 @pytest.fixture
-def worker_env(broker, model_server, tmp_path) -> dict[str, str]:
+def worker_env(broker, model_server, tmp_path, settings) -> dict[str, str]:
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     host, port = model_server.server_address[:2]
@@ -127,6 +141,9 @@ def worker_env(broker, model_server, tmp_path) -> dict[str, str]:
             "EMAIL_FILE_PATH": str(tmp_path / "mail"),
         }
     )
+    # This process approves and queues too (as the web process would): it must agree with the
+    # workers on the lease, which is also how long a worker has to claim a message.
+    settings.WARDEN_RUNNER_LEASE_SECONDS = int(env["WARDEN_RUNNER_LEASE_SECONDS"])
     return env
 
 
