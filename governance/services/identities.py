@@ -20,7 +20,6 @@ from governance.roles import Role
 from governance.services.base import Refused, finishing, require_stepup, withdraw_access
 
 Status = AgentIdentity.Status
-NAME_MAX = AgentIdentity._meta.get_field("name").max_length or 128
 
 
 def _reason(reason: str, what: str) -> str:
@@ -127,10 +126,8 @@ def agent_identity_create(
 
     name = (name or "").strip()
     owner = (owner or "").strip()
-    if not name:
-        raise Refused("give the agent a name")
-    if len(name) > NAME_MAX:
-        raise Refused(f"the name is {len(name)} characters long; at most {NAME_MAX} are allowed")
+    # The name's form and length are checked by the policy validation that apply_state runs,
+    # the same checks a policy file gets.
     if not owner:
         raise Refused("name the agent's owner (its sponsor)")
     state = from_database()
