@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "agents",
     "approvals",
     "demo_systems",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -84,9 +85,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "config.middleware.SecurityHeadersMiddleware",
-    "config.middleware.RejectNulMiddleware",
-    "config.middleware.SessionLifetimeMiddleware",
+    "web.middleware.SecurityHeadersMiddleware",
+    "web.middleware.RejectNulMiddleware",
+    "web.middleware.SessionLifetimeMiddleware",
     # Records the logged-in user as the actor of django-auditlog entries.
     "auditlog.middleware.AuditlogMiddleware",
 ]
@@ -104,7 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "config.context_processors.navigation",
+                "web.context_processors.navigation",
             ],
         },
     },
@@ -337,7 +338,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "config.logging.JsonFormatter"},
+        "json": {"()": "web.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {

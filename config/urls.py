@@ -3,8 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import ops, views
 from governance.oidc import StepUpAuthenticationRequestView
+from web import ops, views
 
 admin.site.site_header = "Warden administration"
 admin.site.login = RedirectView.as_view(url="/accounts/login/", query_string=True)  # one login page
@@ -26,5 +26,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "config.views.not_found"
-handler500 = "config.views.server_error"
+handler404 = "web.views.not_found"
+handler500 = "web.views.server_error"

@@ -27,7 +27,6 @@ class GovernanceConfig(AppConfig):
         from auditlog.registry import auditlog
         from django.db.models.signals import post_delete, post_save
 
-        import config.checks  # noqa: F401 - registers Warden's deploy checks
         from audit.redaction import forget_never_persist_keys, register_never_persist_provider
         from governance import models
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from config.logging import JsonFormatter
+from web.logging import JsonFormatter
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from config import metrics as warden_metrics
+from web import metrics as warden_metrics
 
 
 @require_GET
@@ -45,7 +45,7 @@ def _check_audit_writable() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from config.celery import app
+    from celery import current_app as app  # the project's app (config.celery), without importing config
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return None

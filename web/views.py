@@ -16,7 +16,7 @@ from governance.oidc import SESSION_AUTH_CONTEXT, logout_url
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    from config.dashboard import stats
+    from web.dashboard import stats
 
     return render(
         request,
