@@ -3,6 +3,7 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         self._follow(session, timeout)
 
     def _follow(self, session: AgentSession, timeout: float) -> None:
-        deadline, shown, last_status = time.monotonic() + timeout, {}, ""
+        deadline, last_status = time.monotonic() + timeout, ""
+        shown: dict[uuid.UUID, str] = {}  # action request -> the status last printed
         while time.monotonic() < deadline:
             for ar in ActionRequest.objects.filter(session=session).order_by("created_at"):
                 if shown.get(ar.pk) != ar.status:
