@@ -141,7 +141,7 @@ def reply(book: ScriptBook, body: dict[str, Any]) -> tuple[int, dict[str, Any], 
     first = _text_of(messages[0].get("content")) if messages else ""
     script = book.choose(str(body.get("system") or ""), first)
     index = sum(1 for m in messages if m.get("role") == "assistant")
-    step = script.steps[index] if index < len(script.steps) else {"final": "Done."}
+    step: dict[str, Any] = script.steps[index] if index < len(script.steps) else {"final": "Done."}
     error_text = _last_tool_error(messages)
     if "on_error" in step and error_text is not None:
         # A branch on a refused or failed tool call: the script reacts as a model would,
@@ -167,7 +167,7 @@ def reply(book: ScriptBook, body: dict[str, Any]) -> tuple[int, dict[str, Any], 
         content.append({"type": "text", "text": str(step["say"])})
     uses = [(u["tool"], u.get("input", {})) for u in step.get("tool_uses", [])]
     if step.get("obey_injection"):
-        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        last_user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         uses += injected_calls(_text_of(last_user.get("content")))
     for i, (tool, tool_input) in enumerate(uses):
         tool_id = "toolu_" + hashlib.sha256(f"{seed}:{index}:{i}".encode()).hexdigest()[:24]

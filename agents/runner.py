@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import anthropic
+from anthropic.types import ToolParam
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -47,7 +48,7 @@ def make_client() -> anthropic.Anthropic:
     return anthropic.Anthropic(**kwargs)
 
 
-def tools_for(session: AgentSession) -> list[dict[str, Any]]:
+def tools_for(session: AgentSession) -> list[ToolParam]:
     """The actions this workflow lets an agent attempt. Human-only (tier 4) actions are not offered."""
     assignments = TierAssignment.objects.filter(workflow=session.workflow, tier__lt=4).select_related("action_type")
     return [

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,9 @@ from audit.actors import RUNNER, SWEEPER, WARDEN
 from governance.models import AgentIdentity, Workflow
 
 TOKEN_PREFIX = "wst_"
+
+# What start() accepts either as an instance or by name.
+_Named = TypeVar("_Named", AgentIdentity, Workflow)
 
 
 class SessionRefused(Exception):
@@ -37,7 +41,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def _resolve(model: type, value: Any) -> Any:
+def _resolve(model: type[_Named], value: _Named | str) -> _Named:
     if isinstance(value, model):
         return value
     try:
@@ -80,7 +84,7 @@ def start(
     agent.refresh_from_db()
     if agent.status != AgentIdentity.Status.ACTIVE:
         refusal = f"agent {agent.name!r} is {agent.status}"
-    elif agent.recertification_overdue:
+    elif agent.recertification_overdue and agent.recertify_by is not None:  # overdue implies a date
         refusal = f"agent {agent.name!r} was due for recertification on {agent.recertify_by.isoformat()}"
     elif not agent.workflows.filter(pk=workflow.pk).exists():
         refusal = f"agent {agent.name!r} is not assigned to workflow {workflow.name!r}"
@@ -188,7 +192,7 @@ def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, 
                 SecurityAlert.Kind.REVOKED_TOKEN, f"a revoked token of session {session.id} was used", session=session
             )
         raise TokenInvalid(problem, session)
-    assert session is not None
+    assert row is not None and session is not None  # check_token_row found no problem
     if session.status != AgentSession.Status.ACTIVE and not (paused_ok and session.is_live):
         raise TokenInvalid(f"the session is {session.status.replace('_', ' ')}", session)
     if session.expires_at <= now:
@@ -368,7 +372,7 @@ def hand_off(session: AgentSession, *, trigger: str, context: dict[str, Any]) ->
 
 def end_withdrawn_sessions(
     sender: Any, *, agent: AgentIdentity, workflow: Workflow | None, reason: str, actor: Any, **_: Any
-) -> tuple[int, Any]:
+) -> tuple[int, Callable[[], None]]:
     """Governance withdrew access (governance.signals.access_withdrawn): end the agent's live
     sessions in the caller's transaction, and finish (roles, verification) after it."""
     live = AgentSession.objects.select_for_update().filter(agent=agent, status__in=AgentSession.LIVE)

@@ -37,7 +37,7 @@ class GovernanceConfig(AppConfig):
                 forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-del-{model.__name__}"
             )
         # django-auditlog records who changed which configuration, and when.
-        for model in (
+        for audited in (
             models.System,
             models.DataObject,
             models.ValueList,
@@ -46,7 +46,7 @@ class GovernanceConfig(AppConfig):
             models.TierAssignment,
             models.ContextRule,
         ):
-            auditlog.register(model)
+            auditlog.register(audited)
         auditlog.register(models.ActionType, m2m_fields={"data_objects"})
         auditlog.register(models.AgentIdentity, m2m_fields={"workflows"})
         auditlog.register(models.ServiceCredential, exclude_fields=["secret_encrypted"])

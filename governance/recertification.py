@@ -34,16 +34,17 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
         .order_by("seq")
         .values_list("workflow", "details", "at")
     )
-    for workflow, details, at in events.iterator():
+    for workflow_name, details, at in events.iterator():
         for obj, mode in (details or {}).get("grants_used", []):
-            used[(workflow, obj, mode)] = at.isoformat()
+            used[(workflow_name, obj, mode)] = at.isoformat()
     last = (
         AuditEvent.objects.filter(kind="session.started", details__agent=agent.name)
         .order_by("-seq")
         .values_list("at", flat=True)
         .first()
     )
-    workflows, systems = [], set()
+    workflows: list[dict[str, Any]] = []
+    systems: set[str] = set()
     for workflow in agent.workflows.prefetch_related("grants__data_object__system", "tiers__action_type"):
         grants = []
         for grant in workflow.grants.all():

@@ -87,10 +87,12 @@ class DemoConnector(Connector):
         try:
             self._authenticate(credential)
         except ConnectorError:
+            if credential is None:  # nothing to read again
+                raise
             # The credential may have been rotated since the gateway read it: read it again, once.
             from governance.models import ServiceCredential as Credential
 
-            fresh = Credential.objects.filter(pk=getattr(credential, "pk", None)).first()
+            fresh = Credential.objects.filter(pk=credential.pk).first()
             if fresh is None or fresh.secret_encrypted == credential.secret_encrypted:
                 raise
             self._authenticate(fresh)

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from django.utils import timezone
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from agents.connectors.base import ActionDescription, Connector, ConnectorError, register
 
@@ -53,7 +54,7 @@ def _admin(credential: ServiceCredential) -> psycopg.Connection:
 def _dsn_for_role(admin_dsn: str, role: str, password: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(admin_dsn)
     info.update(user=role, password=password)
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def _credential(system: System) -> ServiceCredential:
@@ -63,9 +64,9 @@ def _credential(system: System) -> ServiceCredential:
     return credential
 
 
-def _privileges(session: AgentSession, system: System) -> list[sql.Composable]:
+def _privileges(session: AgentSession, system: System) -> list[sql.Composed]:
     tables = system.config.get("tables", {})
-    statements = []
+    statements: list[sql.Composed] = []
     role = sql.Identifier(role_name(session.pk))
     for obj, mode in session.workflow.grants.filter(data_object__system=system).values_list(
         "data_object__name", "mode"
@@ -241,12 +242,11 @@ class PostgresConnector(Connector):
         """A new password for the admin role; the DSN changes, the role stays."""
         info = psycopg.conninfo.conninfo_to_dict(credential.reveal())
         password = secrets.token_urlsafe(24)
+        user = cast(str, info["user"])  # parsed from the DSN's text, so a str
         with _admin(credential) as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(info["user"]), sql.Literal(password))
-            )
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
         info["password"] = password
-        return psycopg.conninfo.make_conninfo(**info)
+        return psycopg.conninfo.make_conninfo("", **info)
 
     def verify_secret(self, credential: ServiceCredential, secret: str) -> None:
         try:
@@ -296,7 +296,7 @@ def run_statement(
         response = {"data_object": data_object, "data": {"rows": count}}
         conn.execute(
             sql.SQL("INSERT INTO {} (key, response) VALUES (%s, %s)").format(sql.Identifier(LOG_TABLE)),
-            [idempotency_key, psycopg.types.json.Jsonb(response)],
+            [idempotency_key, Jsonb(response)],
         )
     return response
 

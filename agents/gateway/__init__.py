@@ -99,8 +99,18 @@ def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
     return snap
 
 
+# Keyed by str: ActionRequest.status is read back from the database as plain text.
+_DECISION_BY_STATUS: dict[str, Outcome] = {
+    Status.AWAITING_APPROVAL: PENDING,
+    Status.APPROVED: PENDING,
+    Status.DENIED: DENY,
+    Status.REFUSED: TERMINATED,
+}
+
+
 def result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
     if decision is None:
+<<<<<<< HEAD
         decision = {
             Status.AWAITING_APPROVAL: PENDING,
             Status.APPROVED: PENDING,
@@ -110,6 +120,9 @@ def result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
             Status.CANCELLED: DENY,
             Status.REFUSED: TERMINATED,
         }.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
+=======
+        decision = _DECISION_BY_STATUS.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
+>>>>>>> mypy
     return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)
 
 
@@ -208,7 +221,7 @@ class _Call:
             # Nothing with a NUL character can be stored (PostgreSQL text refuses it): refuse,
             # and record the refusal with the NULs made visible.
             reason = "the action name or parameters contain NUL characters"
-            fields = {
+            fields: dict[str, Any] = {
                 "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
                 "action": str(action).replace("\x00", "\ufffd")[:128],
                 "params": {"_invalid": "NUL characters"},
@@ -243,6 +256,8 @@ def _act(call: _Call, *, execute: bool) -> GatewayResult:
         return _refuse_tier4(call)
     if call.session.status != AgentSession.Status.ACTIVE:
         return _deny(call, f"the session is {call.session.status.replace('_', ' ')}: it waits for a reviewer")
+    # Only the NUL refusal in _Call.build has no snapshot, and its tier is None (handled above).
+    assert call.snap is not None
     egress = destinations.egress_problem(call.snap, call.spec, call.params, call.session.data_sensitivity)
     if egress:
         return _refuse_egress(call, egress)

@@ -8,7 +8,7 @@ from typing import Any
 
 from auditlog.context import set_extra_data
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import Model, ProtectedError
 
 import audit
 from governance.actors import as_actor
@@ -201,7 +201,7 @@ def open_access_reviews(workflow: Workflow, *, actor: str) -> int:
     return opened
 
 
-_MODELS = {
+_MODELS: dict[str, tuple[type[Model], str]] = {
     "lists": (ValueList, "name"),
     "systems": (System, "name"),
     "data_objects": (DataObject, "name"),
@@ -226,7 +226,8 @@ def _remove(change: Change, actor: str) -> None:
         return
     model, key = _MODELS[change.kind]
     try:
-        model.objects.get(**{key: change.name}).delete()
+        # _default_manager is `objects` on all of these; it is the name typed on any Model.
+        model._default_manager.get(**{key: change.name}).delete()
     except ProtectedError as exc:
         users = sorted({str(obj) for obj in exc.protected_objects})[:5]
         raise PolicyError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from governance import signals
 from governance.actors import Actor, Channel
@@ -51,9 +51,12 @@ def finishing() -> Iterator[None]:
 def withdraw_access(agent: AgentIdentity, *, workflow: Workflow | None, reason: str, actor: Actor) -> int:
     """End the agent's live sessions (on one workflow, or all), inside the caller's transaction."""
     ended = 0
-    for _receiver, finish in signals.access_withdrawn.send(
+    for _receiver, response in signals.access_withdrawn.send(
         sender=AgentIdentity, agent=agent, workflow=workflow, reason=reason, actor=actor
     ):
+        # django-stubs types every receiver's response as str | None; the only receiver,
+        # agents.sessions.end_withdrawn_sessions, returns (sessions ended, finisher).
+        finish = cast("tuple[int, Callable[[], Any]] | None", response)
         if finish is None:
             continue
         count, callback = finish

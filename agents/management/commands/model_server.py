@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from agents.model_server import ScriptError, serve
+from agents.model_server import Handler, ScriptError, serve
 
 
 class Command(BaseCommand):
@@ -26,9 +26,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        host, port = server.server_address[:2]
+        # An AF_INET server's address is (host, port); typeshed allows any socket address here.
+        bound_host, bound_port = cast("tuple[str, int]", server.server_address[:2])
+        handler = cast("type[Handler]", server.RequestHandlerClass)  # serve() subclasses Handler with the book
         self.stdout.write(
-            f"offline model server on http://{host}:{port} playing {', '.join(sorted(server.RequestHandlerClass.book.scripts))}"
+            f"offline model server on http://{bound_host}:{bound_port} playing {', '.join(sorted(handler.book.scripts))}"
         )
         self.stdout.flush()
         stop = threading.Event()

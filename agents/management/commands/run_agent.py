@@ -3,6 +3,7 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -76,8 +77,12 @@ class Command(BaseCommand):
 
     def _follow(self, session: AgentSession, timeout: float) -> None:
         deadline, last_status = time.monotonic() + timeout, ""
+<<<<<<< HEAD
         shown: dict[Any, str] = {}
         rejected = False
+=======
+        shown: dict[uuid.UUID, str] = {}  # action request -> the status last printed
+>>>>>>> mypy
         while time.monotonic() < deadline:
             for ar in ActionRequest.objects.filter(session=session).order_by("created_at"):
                 if shown.get(ar.pk) != ar.status:

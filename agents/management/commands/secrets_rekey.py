@@ -36,14 +36,20 @@ class Command(BaseCommand):
     def handle(self, *args: Any, quiet: bool = False, **options: Any) -> None:
         failed = done = 0
         for label, model, field, rekey in _targets():
-            ids = list(model.objects.exclude(**{field: ""}).values_list("pk", flat=True))
+            # _default_manager is `objects` on each of these models, and is typed on any Model.
+            ids = list(model._default_manager.exclude(**{field: ""}).values_list("pk", flat=True))
             for position, pk in enumerate(ids, start=1):
                 try:
                     # One short transaction a row: readers and writers are never held up for long.
                     with transaction.atomic():
-                        row = model.objects.select_for_update().filter(pk=pk).values_list(field, flat=True).first()
+                        row = (
+                            model._default_manager.select_for_update()
+                            .filter(pk=pk)
+                            .values_list(field, flat=True)
+                            .first()
+                        )
                         if row:
-                            model.objects.filter(pk=pk).update(**{field: rekey(row)})
+                            model._default_manager.filter(pk=pk).update(**{field: rekey(row)})
                     done += 1
                 except crypto.SecretUnreadable:
                     failed += 1
