@@ -104,25 +104,16 @@ _DECISION_BY_STATUS: dict[str, Outcome] = {
     Status.AWAITING_APPROVAL: PENDING,
     Status.APPROVED: PENDING,
     Status.DENIED: DENY,
+    Status.REJECTED: DENY,
+    Status.EXPIRED: DENY,
+    Status.CANCELLED: DENY,
     Status.REFUSED: TERMINATED,
 }
 
 
 def result_of(ar: ActionRequest, decision: str | None = None) -> GatewayResult:
     if decision is None:
-<<<<<<< HEAD
-        decision = {
-            Status.AWAITING_APPROVAL: PENDING,
-            Status.APPROVED: PENDING,
-            Status.DENIED: DENY,
-            Status.REJECTED: DENY,
-            Status.EXPIRED: DENY,
-            Status.CANCELLED: DENY,
-            Status.REFUSED: TERMINATED,
-        }.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
-=======
         decision = _DECISION_BY_STATUS.get(ar.status, ALLOW_NOTIFIED if ar.tier == NOTIFY else ALLOW)
->>>>>>> mypy
     return GatewayResult(decision, ar.tier, ar.reason, str(ar.id), ar.status, ar.result, ar.error)
 
 

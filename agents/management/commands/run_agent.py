@@ -77,12 +77,8 @@ class Command(BaseCommand):
 
     def _follow(self, session: AgentSession, timeout: float) -> None:
         deadline, last_status = time.monotonic() + timeout, ""
-<<<<<<< HEAD
-        shown: dict[Any, str] = {}
-        rejected = False
-=======
         shown: dict[uuid.UUID, str] = {}  # action request -> the status last printed
->>>>>>> mypy
+        rejected = False
         while time.monotonic() < deadline:
             for ar in ActionRequest.objects.filter(session=session).order_by("created_at"):
                 if shown.get(ar.pk) != ar.status:
