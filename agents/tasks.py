@@ -37,7 +37,7 @@ def run_session(session_id: str) -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def resume_session(session_id: str, action_request_id: str) -> str:
     """Carry on a paused session once its tier 3 action has been decided."""
-    ar = ActionRequest.objects.filter(pk=action_request_id, session_id=session_id).select_related("session").first()
+    ar = ActionRequest.objects.filter(pk=action_request_id, session__pk=session_id).select_related("session").first()
     decided = ar is not None and ar.status in RESUMABLE_AFTER
     if not decided or not runner.claim(session_id, from_state=RunState.PAUSED):
         session = AgentSession.objects.filter(pk=session_id).first()

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -261,7 +262,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
@@ -281,7 +282,7 @@ if CELERY_BROKER_URL.startswith("redis"):
     # it pauses or ends: the longest max_session_seconds plus a model call; credential
     # rotation retries wait up to 1800 s). Recovery from dead workers does not wait for it:
     # the sweep restarts stranded sessions by their state (agents.tasks.restart_stranded).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
     "checkpoint-audit-chain": {

@@ -98,7 +98,7 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
         try:
             session, _ = sessions.verify_token(token, paused_ok=True)
         except sessions.TokenInvalid as exc:
-            request._request.warden_token_invalid = exc  # the authorize view audits the refused call
+            setattr(request._request, "warden_token_invalid", exc)  # noqa: B010 - the authorize view audits the refused call
             raise exceptions.AuthenticationFailed(exc.reason) from None
         return AgentPrincipal(session.agent, session), token
 

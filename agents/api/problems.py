@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -50,8 +51,9 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     for header in ("Retry-After", "WWW-Authenticate", "Allow"):
         if header in response:
             result[header] = response[header]
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        result["Retry-After"] = str(int(exc.wait) + 1)
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if wait is not None:
+        result["Retry-After"] = str(int(wait) + 1)
     return result
 
 
@@ -68,7 +70,7 @@ def _depth(value: Any, level: int = 0) -> int:
 class BoundedJSONParser(JSONParser):
     """JSON that is not absurdly nested (deep nesting costs recursion, and is never needed here)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:

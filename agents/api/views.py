@@ -42,6 +42,19 @@ class IsAgent(BasePermission):
         return isinstance(request.user, AgentPrincipal)
 
 
+def principal(request: Request) -> AgentPrincipal:
+    """The agent calling (the authentication classes of agent endpoints guarantee one)."""
+    user = request.user
+    assert isinstance(user, AgentPrincipal), "an agent endpoint without agent authentication"
+    return user
+
+
+def _session(request: Request) -> AgentSession:
+    session = principal(request).session
+    assert session is not None, "a session endpoint without a session token"
+    return session
+
+
 class InSession(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         return isinstance(request.user, AgentPrincipal) and request.user.session is not None
@@ -179,7 +192,7 @@ class SessionsView(WardenAPIView):
     def post(self, request: Request) -> Response:
         data = SessionStart(data=request.data)
         data.is_valid(raise_exception=True)
-        agent = request.user.agent
+        agent = principal(request).agent
         try:
             # The agent key proves only the agent: who it says started the session is a claim,
             # recorded as such and never the actor or the initiator that separation of duties reads.
@@ -225,7 +238,7 @@ class AuthorizeView(WardenAPIView):
             data.validated_data["params"],
             tool_use_id=data.validated_data["tool_use_id"],
             execute=False,
-            verified_session=request.user.session,
+            verified_session=_session(request),
         )
         return Response(
             {
@@ -239,12 +252,12 @@ class AuthorizeView(WardenAPIView):
 
 def _action_for(request: Request, pk: Any) -> ActionRequest:
     ar = ActionRequest.objects.filter(pk=pk).first()
-    if ar is None or ar.session_id != request.user.session.pk:
+    if ar is None or ar.session_id != _session(request).pk:
         if ar is not None:
             audit.record(
                 "api.cross_session_refused",
-                request.user.agent,
-                session=request.user.session,
+                principal(request).agent,
+                session=_session(request),
                 outcome="denied",
                 details={"action_request": str(pk)},
             )
@@ -268,7 +281,7 @@ class ActionView(WardenAPIView):
         summary="The status of an action (long-poll with ?wait=)",
     )
     def get(self, request: Request, pk: Any) -> Response:
-        ar = ActionRequest.objects.filter(pk=pk, session=request.user.session).first()
+        ar = ActionRequest.objects.filter(pk=pk, session=_session(request)).first()
         if ar is None:
             raise NotFound()
         try:
@@ -312,12 +325,12 @@ class SessionEndView(WardenAPIView):
 
     @extend_schema(request=None, responses={200: SessionEnded}, summary="End the session (verified termination)")
     def post(self, request: Request, pk: Any) -> Response:
-        if str(request.user.session.pk) != str(pk):
+        if str(_session(request).pk) != str(pk):
             raise NotFound()
         ended = sessions.terminate(
-            request.user.session,
+            _session(request),
             reason="ended by the runtime",
-            actor=f"agent:{request.user.agent.name}",
+            actor=f"agent:{principal(request).agent.name}",
             status=AgentSession.Status.COMPLETED,
         )
         return Response(
