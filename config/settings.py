@@ -258,11 +258,12 @@ if WARDEN_WEBHOOK_URLS and not WARDEN_WEBHOOK_SECRET:
 
 # Celery. Without a broker URL the quickstart uses kombu's filesystem transport, which needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
@@ -282,7 +283,7 @@ if CELERY_BROKER_URL.startswith("redis"):
     # it pauses or ends: the longest max_session_seconds plus a model call; credential
     # rotation retries wait up to 1800 s). Recovery from dead workers does not wait for it:
     # the sweep restarts stranded sessions by their state (agents.tasks.restart_stranded).
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
     "checkpoint-audit-chain": {
