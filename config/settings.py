@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "governance",
     "agents",
     "approvals",
+    "console",
     "demo_systems",
     "web",
 ]

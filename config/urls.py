@@ -16,6 +16,7 @@ urlpatterns = [
     path("oidc/authenticate/", StepUpAuthenticationRequestView.as_view(), name="oidc_authentication_init"),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("approvals.urls")),
+    path("", include("console.urls")),
     path("", include("audit.urls")),
     path("api/v1/", include("agents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -158,3 +158,15 @@ class StepUpAuthenticationRequestView(OIDCAuthenticationRequestView):
             if settings.WARDEN_STEPUP_ACR:
                 params["acr_values"] = settings.WARDEN_STEPUP_ACR
         return params
+
+
+def stepup_url(request: Any, next_path: str) -> str:
+    """Where to send a person for a fresh MFA sign-in, coming back to next_path."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    query = urlencode({"stepup": 1, "next": next_path})
+    if settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT:
+        return f"{reverse('oidc_authentication_init')}?{query}"
+    return f"{reverse('login')}?{query}"

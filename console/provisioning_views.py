@@ -7,9 +7,7 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,10 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals import provisioning
 from approvals.services import DecisionRefused
+from console import provisioning
 from governance.models import AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
-from governance.oidc import stepup_satisfied
+from governance.oidc import stepup_satisfied, stepup_url
 from governance.roles import Role, has_role
 
 
@@ -35,27 +33,20 @@ def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return login_required(wrapped)
 
 
-def stepup_url(request: HttpRequest, next_path: str) -> str:
-    query = urlencode({"stepup": 1, "next": next_path})
-    if settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_AUTHORIZATION_ENDPOINT:
-        return f"{reverse('oidc_authentication_init')}?{query}"
-    return f"{reverse('login')}?{query}"
-
-
 def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """For changes: without a recent MFA sign-in, go and get one, then come back to the page."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not stepup_satisfied(request.session):
-            back = request.POST.get("back") or reverse("approvals:provisioning")
+            back = request.POST.get("back") or reverse("console:provisioning")
             messages.info(request, "This change needs a recent sign-in with a second factor.")
             return redirect(stepup_url(request, back))
         try:
             return view(request, *args, **kwargs)
         except DecisionRefused as exc:
             messages.error(request, str(exc))
-            return redirect(request.POST.get("back") or reverse("approvals:provisioning"))
+            return redirect(request.POST.get("back") or reverse("console:provisioning"))
 
     return wrapped
 
@@ -63,7 +54,7 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 def _overview(request: HttpRequest, form: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
     return render(
         request,
-        "approvals/provisioning.html",
+        "console/provisioning.html",
         {
             "agents": AgentIdentity.objects.prefetch_related("workflows"),
             "workflows": Workflow.objects.all(),
@@ -103,7 +94,7 @@ def agent_create(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return _overview(request, form, status=400)  # the admin's input stays in the form
     messages.success(request, f"Agent {agent.name} created.")
-    return redirect("approvals:provisioning")
+    return redirect("console:provisioning")
 
 
 @admin_only
@@ -113,7 +104,7 @@ def agent_status(request: HttpRequest, name: str, status: str) -> HttpResponse:
     agent = get_object_or_404(AgentIdentity, name=name)
     provisioning.agent_set_status(actor=request.user, session=request.session, agent=agent, status=status)
     messages.success(request, f"Agent {name} is now {status}.")
-    return redirect("approvals:provisioning")
+    return redirect("console:provisioning")
 
 
 @admin_only
@@ -128,7 +119,7 @@ def workflow_edit(request: HttpRequest, name: str) -> HttpResponse:
         {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": json.dumps(t.conditions)}
         for t in workflow.tiers.select_related("action_type")
     ]
-    return render(request, "approvals/workflow_edit.html", {"workflow": workflow, "grid": grid, "tiers": tiers})
+    return render(request, "console/workflow_edit.html", {"workflow": workflow, "grid": grid, "tiers": tiers})
 
 
 @stepped_up
@@ -174,7 +165,7 @@ def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
         max_session_seconds=seconds,
     )
     messages.success(request, f"{workflow.name} saved as v{updated.version}.")
-    return redirect("approvals:workflow_edit", name=workflow.name)
+    return redirect("console:workflow_edit", name=workflow.name)
 
 
 @admin_only
@@ -190,7 +181,7 @@ def context_rule(request: HttpRequest, data_type: str) -> HttpResponse:
         persist=request.POST.get("persist") == "on",
     )
     messages.success(request, f"Context rule {data_type} saved.")
-    return redirect("approvals:provisioning")
+    return redirect("console:provisioning")
 
 
 @admin_only
@@ -206,7 +197,7 @@ def credential(request: HttpRequest, name: str, op: str) -> HttpResponse:
             actor=request.user, session=request.session, credential=obj, secret=request.POST.get("secret", "")
         )
         messages.success(request, f"A new secret for {name} is stored.")
-    return redirect("approvals:provisioning")
+    return redirect("console:provisioning")
 
 
 @admin_only
@@ -218,7 +209,7 @@ def policy(request: HttpRequest) -> HttpResponse:
         if upload is not None:
             context["text"] = upload.read().decode("utf-8", "replace")
         return _policy_post(request, context)
-    return render(request, "approvals/policy.html", context)
+    return render(request, "console/policy.html", context)
 
 
 @stepped_up
@@ -230,6 +221,6 @@ def _policy_post(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
         )
     except DecisionRefused as exc:
         context["errors"] = str(exc).split("; ")
-        return render(request, "approvals/policy.html", context, status=400)
+        return render(request, "console/policy.html", context, status=400)
     context.update(changes=[str(c) for c in changes], applied=apply)
-    return render(request, "approvals/policy.html", context)
+    return render(request, "console/policy.html", context)
