@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from config import middleware
+from web import middleware
 from tests.approvals.conftest import make_user
 
 pytestmark = pytest.mark.django_db
