@@ -167,11 +167,15 @@ def step_paths(view: Any, policy: ContextPolicy) -> list[list[Any]]:
 
 
 def persistable_params(params: Any, data_objects: list[str] | tuple[str, ...], policy: ContextPolicy) -> Any:
-    """Parameters as they may be stored: values of never-persist fields fingerprinted."""
-    hidden = policy.never_persist_fields(data_objects)
-    if not hidden or not isinstance(params, dict):
-        return params
-    return {k: (fingerprint(v) if k in hidden else v) for k, v in params.items()}
+    """The one choke point for what Warden stores of a value it did not classify (tool-call
+    parameters, results reported by a runtime, tool inputs in the stored conversation): every
+    entry under a never-persist key, at any depth, in lists too, and whatever its case, is
+    replaced by its fingerprint. The keys are the never-persist data types, the fields mapped to
+    them in any data object, and the action's own never-persist fields."""
+    from audit.redaction import never_persist_keys, scrub
+
+    keys = never_persist_keys() | {name.lower() for name in policy.never_persist_fields(data_objects)}
+    return scrub(params, keys) if keys else params
 
 
 def clear_paths(document: Any, paths: list[list[Any]]) -> Any:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from web import middleware
 from tests.approvals.conftest import make_user
+from web import middleware
 
 pytestmark = pytest.mark.django_db
 POLL = {"HTTP_HX_REQUEST": "true", "HTTP_X_WARDEN_BACKGROUND": "1"}

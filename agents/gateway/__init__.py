@@ -169,21 +169,42 @@ def deny_without_session(action: Any, exc: sessions.TokenInvalid) -> GatewayResu
         session.agent if session else "unknown",
         session=session or "",
         workflow=session.workflow if session else "",
-        action=str(action)[:128],
+        action=_visible(str(action))[:128],
         outcome="denied",
         details={"reason": exc.reason, **({"agent": session.agent.name} if session else {})},
     )
     return GatewayResult(TERMINATED if exc.terminated else DENY, None, exc.reason)
 
 
-def _has_nul(value: Any) -> bool:
+MAX_SAFE_INTEGER = 2**53 - 1  # beyond it, JSON numbers lose precision between parsers
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored and hashed as given, or None. Text with NUL or a lone
+    surrogate (PostgreSQL and UTF-8 refuse them), numbers that are not finite or beyond the
+    safe integer range (JSON has no such numbers; the parameter hash cannot represent them)."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "NUL characters"
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            return "lone surrogates"
+        return None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return "an integer beyond the safe range" if abs(value) > MAX_SAFE_INTEGER else None
+    if isinstance(value, float):
+        return "a number that is not finite" if value != value or value in (float("inf"), float("-inf")) else None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return next((p for k, v in value.items() for p in (_unstorable(k), _unstorable(v)) if p), None)
+    if isinstance(value, (list, tuple)):
+        return next((p for v in value if (p := _unstorable(v))), None)
+    return None
+
+
+def _visible(text: str) -> str:
+    """Text that can be stored: NUL and lone surrogates made visible as U+FFFD."""
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def _safe_hash(params: Any) -> str:
@@ -208,20 +229,28 @@ class _Call:
 
     @classmethod
     def build(cls, session: AgentSession, action: Any, params: Any, tool_use_id: str) -> _Call:
-        if _has_nul(action) or _has_nul(params) or "\x00" in tool_use_id:
-            # Nothing with a NUL character can be stored (PostgreSQL text refuses it): refuse,
-            # and record the refusal with the NULs made visible.
-            reason = "the action name or parameters contain NUL characters"
-            fields: dict[str, Any] = {
-                "tool_use_id": tool_use_id.replace("\x00", "\ufffd"),
-                "action": str(action).replace("\x00", "\ufffd")[:128],
-                "params": {"_invalid": "NUL characters"},
-                "reason": reason,
-            }
-            return cls(session, params, fields["tool_use_id"], Decision(None, False, reason), "", None, None, fields)
         snap = _snapshot(session.workflow)
+        # decide() is pure and reads any value: even a call that cannot be stored as given is
+        # decided, so that a tier 4 attempt ends its session whatever its parameters hold.
         decision = decide(snap, action, params)
         spec = snap.actions.get(action) if isinstance(action, str) else None
+        problem = _unstorable(action) or _unstorable(params) or _unstorable(tool_use_id)
+        if problem:
+            reason = f"the action name or parameters contain {problem}, which Warden cannot store"
+            if decision.tier is None or decision.tier < HUMAN_ONLY:
+                decision = Decision(None, False, reason)
+            fields: dict[str, Any] = {
+                "tool_use_id": _visible(tool_use_id),
+                "action": _visible(str(action))[:128],
+                "system": spec.system if spec else "",
+                "tier": decision.tier,
+                "reason": decision.reason if decision.tier else reason,
+                "grants_used": [list(g) for g in decision.grants_used],
+                "params_hash": "",
+                "quorum": decision.quorum,
+                "params": {"_invalid": problem},
+            }
+            return cls(session, params, fields["tool_use_id"], decision, "", spec, snap, fields)
         stored = context.persistable_params(params, spec.data_objects if spec else (), context.load_policy())
         digest = _safe_hash(params)
         fields = {

@@ -271,11 +271,12 @@ def report_result(action_request: ActionRequest, *, outcome: str, result: Any, e
         session = AgentSession.objects.select_related("agent", "workflow").get(pk=ar.session_id)
         spec = _snapshot(session.workflow).actions.get(ar.action)
         policy = context.load_policy()
-        stored = (
-            context.filter_result(result, policy)
-            if isinstance(result, dict) and "data_object" in result
-            else context.persistable_params(result, spec.data_objects if spec else (), policy)
+        # A typed result passes the context rules; whatever remains, typed or not, passes the
+        # one choke point for stored data.
+        typed = (
+            context.filter_result(result, policy) if isinstance(result, dict) and "data_object" in result else result
         )
+        stored = context.persistable_params(typed, spec.data_objects if spec else (), policy)
         ar = lifecycle.action_move(
             ar,
             Status.REPORTED if outcome == "succeeded" else Status.FAILED,
