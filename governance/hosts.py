@@ -15,6 +15,7 @@ When in doubt this module reads more hosts, not fewer: every host it finds can o
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import unquote
 
@@ -39,6 +40,13 @@ def host_of_url(url: str) -> str | None:
     One trailing dot is dropped (`example.com.` is example.com). A non-special scheme
     (`foo://Host/`) has an opaque host; it is read as an http host would be.
     """
+    return _cached_host(url) if len(url) <= _CACHED_LENGTH else _host(url)
+
+
+_CACHED_LENGTH = 512  # agents send the same addresses and links again and again; long text is not cached
+
+
+def _host(url: str) -> str | None:
     try:
         parts = parse_url(url, attributes=("hostname", "scheme_type"))
     except ValueError:  # not a URL, or not valid Unicode
@@ -49,6 +57,9 @@ def host_of_url(url: str) -> str | None:
     if parts["scheme_type"] == SchemeType.NOT_SPECIAL:
         return host_of_url("http://" + host) or _trim(host.lower())
     return _trim(host)
+
+
+_cached_host = functools.lru_cache(maxsize=4096)(_host)
 
 
 def _trim(host: str) -> str | None:
@@ -146,6 +157,8 @@ def _readings(piece: str) -> list[str]:
             found.extend(_readings(rest))  # "Note:evil.test/x" is not a URL, but may hold a link
     if "@" in piece:
         found.extend(_address_hosts(piece))
+        if piece.count("@") == 1 and not any(ch in piece for ch in ":/?#\\"):
+            return found  # read as a bare link, local@domain is userinfo@host: the same host
     if host := _bare_host(piece):
         found.append(host)
     return found
@@ -157,6 +170,11 @@ def hosts_in(value: str) -> list[str] | None:
     A value without whitespace is one token: if it names no host it gives None (the operator
     cannot judge it). Free text without links gives an empty list.
     """
+    found = _cached_hosts(value) if len(value) <= _CACHED_LENGTH else _hosts(value)
+    return None if found is None else list(found)
+
+
+def _hosts(value: str) -> tuple[str, ...] | None:
     text = value.strip()
     if not text:
         return None
@@ -174,4 +192,7 @@ def hosts_in(value: str) -> list[str] | None:
                 found.update(dict.fromkeys(_readings(piece)))
     if not found and not any(ch.isspace() for ch in text):
         return None
-    return list(found)
+    return tuple(found)
+
+
+_cached_hosts = functools.lru_cache(maxsize=4096)(_hosts)

@@ -66,7 +66,9 @@ def _additional_properties(
             yield from validator.descend(instance[extra], additional, path=extra)
     elif additional is False and extras:
         verb = "was" if len(extras) == 1 else "were"  # jsonschema's own wording
-        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} {verb} unexpected)")
+        yield ValidationError(
+            f"Additional properties are not allowed ({', '.join(map(repr, extras))} {verb} unexpected)"
+        )
 
 
 ParamsValidator = validators.extend(
