@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from ada_url import SchemeType, parse_url
@@ -30,6 +31,8 @@ _TRAILING = ".,;:!?'\u00bb\u2019\u201d*"
 _CLOSING = {")": "(", "]": "[", "}": "{"}
 # The dots UTS 46 maps to '.', and a percent-encoded dot, which the host parser decodes.
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]")
+_URL_IGNORED = str.maketrans("", "", "\t\n\r")
 _AUTHORITY_END_RE = re.compile(r"[/?#\\]")
 _PORT_RE = re.compile(r":[0-9]*$")
 
@@ -93,7 +96,10 @@ def domain_matches(host: str, listed: frozenset[str]) -> bool:
 
 def _strip(piece: str) -> str:
     """Drop the punctuation around a link that a mail client leaves out of it."""
-    piece = piece.lstrip(_LEADING)
+    start = 0
+    while start < len(piece) and piece[start] in _LEADING and not _IPV6_RE.match(piece, start):
+        start += 1  # but "[::1]" is an address, not a bracketed one
+    piece = piece[start:]
     while piece:
         last = piece[-1]
         if last in _TRAILING:
@@ -126,24 +132,38 @@ def _mailto_hosts(link: str) -> list[str]:
     return _address_hosts(unquote(text))
 
 
-def _bare_host(piece: str) -> str | None:
-    """The host of a link written without a scheme (`evil.test/x`, `www.example.com`), or None."""
+def _ends_in_a_number(labels: list[str]) -> bool:
+    """The URL standard's test for an IPv4 host (`10.1`, `0x7f.1`, `2130706433`)."""
+    last = labels[-1]
+    return last.isdigit() or (last[:2].lower() == "0x" and all(c in "0123456789abcdefABCDEF" for c in last[2:]))
+
+
+def _bare_host(piece: str, token: bool) -> str | None:
+    """The host of a link written without a scheme (`evil.test/x`, `www.example.com`), or None.
+
+    In free text only names and dotted quads count (`3.14` is a number, not a link); a value
+    that is one token is read as the URL parser would read it after `http://`."""
     authority = _AUTHORITY_END_RE.split(piece, 1)[0]
     host = authority.rsplit("@", 1)[-1]
     if not host.startswith("["):
         host = _PORT_RE.sub("", host)
         name = host.translate(_DOTS).replace("%2e", ".").replace("%2E", ".")
         labels = (name[:-1] if name.endswith(".") else name).split(".")
+        if token and labels[-1] and _ends_in_a_number(labels) and all(label.isascii() for label in labels):
+            return host_of_url("http://" + piece)
         if len(labels) < 2:
             return None
-        tld = labels[-1]
-        name_like = len(tld) >= 2 and (tld.isalpha() or tld.lower().startswith("xn--"))
+        # Format characters (a soft hyphen, say) vanish in IDNA mapping; letters and marks remain.
+        tld = [ch for ch in labels[-1] if unicodedata.category(ch) != "Cf"]
+        name_like = len(tld) >= 2 and (
+            all(unicodedata.category(ch)[0] in "LM" for ch in tld) or "".join(tld).lower().startswith("xn--")
+        )
         if not name_like and not (len(labels) == 4 and all(label.isdigit() for label in labels)):
             return None
     return host_of_url("http://" + piece)
 
 
-def _readings(piece: str) -> list[str]:
+def _readings(piece: str, token: bool) -> list[str]:
     """Every host one piece of text may name: as a URL, as addresses, and as a bare link."""
     found: list[str] = []
     scheme = _SCHEME_RE.match(piece)
@@ -154,12 +174,12 @@ def _readings(piece: str) -> list[str]:
         if host:
             found.append(host)
         elif (rest := _strip(piece[scheme.end() :])) and rest != piece:
-            found.extend(_readings(rest))  # "Note:evil.test/x" is not a URL, but may hold a link
+            found.extend(_readings(rest, token))  # "Note:evil.test/x" is not a URL, but may hold a link
     if "@" in piece:
         found.extend(_address_hosts(piece))
         if piece.count("@") == 1 and not any(ch in piece for ch in ":/?#\\"):
             return found  # read as a bare link, local@domain is userinfo@host: the same host
-    if host := _bare_host(piece):
+    if host := _bare_host(piece, token):
         found.append(host)
     return found
 
@@ -179,18 +199,23 @@ def _hosts(value: str) -> tuple[str, ...] | None:
     if not text:
         return None
     found: dict[str, None] = {}
+    token = not any(ch.isspace() for ch in text)
+    joined = text.translate(_URL_IGNORED)
+    if joined != text and not any(ch.isspace() for ch in joined):
+        # The URL parser drops tabs and line breaks, so "https://exa<TAB>mple.com" is example.com.
+        found.update(dict.fromkeys(_readings(_strip(joined), True)))
     for match in _PIECE_RE.finditer(text):
         raw = match.group(0)
-        if not any(hint in raw for hint in _HINTS):
+        if not token and not any(hint in raw for hint in _HINTS):
             continue
         pieces = [raw]
         if "," in raw or ";" in raw:
             pieces.extend(re.split(r"[,;]", raw))  # a list written without spaces, read both ways
         for piece in pieces:
             piece = _strip(piece)
-            if piece and any(hint in piece for hint in _HINTS):
-                found.update(dict.fromkeys(_readings(piece)))
-    if not found and not any(ch.isspace() for ch in text):
+            if piece and (token or any(hint in piece for hint in _HINTS)):
+                found.update(dict.fromkeys(_readings(piece, token)))
+    if not found and token:
         return None
     return tuple(found)
 
