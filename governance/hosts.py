@@ -141,15 +141,17 @@ def _ends_in_a_number(labels: list[str]) -> bool:
 def _bare_host(piece: str, token: bool) -> str | None:
     """The host of a link written without a scheme (`evil.test/x`, `www.example.com`), or None.
 
-    In free text only names and dotted quads count (`3.14` is a number, not a link); a value
-    that is one token is read as the URL parser would read it after `http://`."""
+    In free text only names and dotted quads count (`3.14` is a number, not a link); in a value
+    that is one token, a dotted host ending in a number is read as the URL parser reads IPv4."""
     authority = _AUTHORITY_END_RE.split(piece, 1)[0]
     host = authority.rsplit("@", 1)[-1]
     if not host.startswith("["):
         host = _PORT_RE.sub("", host)
         name = host.translate(_DOTS).replace("%2e", ".").replace("%2E", ".")
         labels = (name[:-1] if name.endswith(".") else name).split(".")
-        if token and labels[-1] and _ends_in_a_number(labels) and all(label.isascii() for label in labels):
+        # One token with a dot that ends in a number is an IPv4 address to the URL parser. A bare
+        # number ("1", "2130706433") is too likely to be something else: it names no host.
+        if token and len(labels) > 1 and labels[-1] and _ends_in_a_number(labels) and name.isascii():
             return host_of_url("http://" + piece)
         if len(labels) < 2:
             return None

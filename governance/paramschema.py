@@ -36,7 +36,7 @@ def _search(pattern: str, text: str) -> bool | None:
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and _search(pattern, instance) is not True:
-        yield ValidationError(f"does not match {pattern!r}")  # never echo the value: it may be sensitive
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")  # decide() shows the keyword, not this
 
 
 def _pattern_properties(

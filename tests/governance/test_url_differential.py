@@ -107,9 +107,12 @@ def test_the_reference_covers_a_few_hundred_inputs(reference) -> None:
 
 def test_every_url_host_and_address_reads_as_the_whatwg_host(reference) -> None:
     checked = 0
-    for (_kind, value), expected in reference.items():
+    for (kind, value), expected in reference.items():
         if expected is None:
             continue  # not a URL for a browser either; what Warden reads of it is tested by example
+        if kind == "host" and value.split("/")[0].isdigit():
+            assert hosts_in(value) is None  # README: a bare number names no host, so conditions hold
+            continue
         _check(value, expected, value)
         checked += 1
     assert checked >= 300
