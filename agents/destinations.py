@@ -8,6 +8,7 @@ session's initiator, so it needs an `initiator` destination cleared for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ada_url import parse_url
@@ -20,7 +21,7 @@ from governance.policy import ActionSpec, WorkflowSnapshot
 COMPATIBLE = {"email": ("email", "email_domain"), "webhook": ("webhook",), "ticket_queue": ("ticket_queue",)}
 
 
-def _matches(destination: dict[str, Any], kind: str, target: str) -> bool:
+def _matches(destination: Mapping[str, Any], kind: str, target: str) -> bool:
     dtype, value = destination.get("type"), str(destination.get("value", ""))
     if dtype not in COMPATIBLE.get(kind, ()):
         return False
@@ -29,13 +30,9 @@ def _matches(destination: dict[str, Any], kind: str, target: str) -> bool:
     if dtype == "email_domain":
         # Every host the address may be read as (governance.hosts reads generously) must be one.
         found, listed = hosts_in(target), domain_name(value)
-        return (
-            bool(found)
-            and listed is not None
-            and len(found) == 1
-            and "@" in target
-            and domain_matches(found[0], frozenset({listed}))
-        )
+        if not found or listed is None or len(found) != 1 or "@" not in target:
+            return False
+        return domain_matches(found[0], frozenset({listed}))
     if dtype == "webhook":
         return _same_endpoint(value, target)
     return target == value  # ticket_queue
