@@ -7,8 +7,11 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governance.conditions import compile_condition
+from governance.hosts import hosts_in
 from governance.policy import build_snapshot, decide
 from governance.policyfile import PolicyError, load
 
@@ -178,3 +181,34 @@ workflows:
 def test_a_stored_condition_that_no_longer_compiles_always_holds() -> None:
     # Applied before RE2 (Python's engine accepted lookahead): it must fail closed, not crash.
     assert tier_of(2, {"param": "p", "op": "matches", "value": "(?=x)", "tier": 3}, {"p": "y"}) == 3
+
+
+# -- Hostile text never breaks a decision --------------------------------------------------------
+
+_ANY_CHAR = st.characters(exclude_categories=())  # surrogates and controls included
+_LINKISH = st.sampled_from(["https://", "mailto:", "@", ".", "[", "]", "(", ")", "\\", "%2e", "xn--", "。", "\t", " "])
+_HOSTILE_TEXT = st.lists(st.one_of(st.text(_ANY_CHAR, max_size=6), _LINKISH), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_HOSTILE_TEXT)
+def test_host_reading_never_raises(text) -> None:
+    found = hosts_in(text)
+    assert found is None or all(isinstance(h, str) and h for h in found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["domain_in", "domain_not_in", "matches", "eq", "in", "gt", "present"]),
+    st.recursive(
+        st.one_of(_HOSTILE_TEXT, st.floats(), st.integers(), st.booleans(), st.none()),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["p", "x"]), inner, max_size=2),
+        max_leaves=6,
+    ),
+)
+def test_any_value_gets_an_answer(op, value) -> None:
+    spec: dict[str, Any] = {"param": "p", "op": op, "tier": 3}
+    spec["value"] = {"domain_in": ["example.com"], "domain_not_in": ["example.com"], "matches": "a", "in": ["a"]}.get(
+        op, 1
+    )
+    assert compile_condition(spec, {}).holds({"p": value}) in (True, False)
