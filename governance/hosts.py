@@ -31,7 +31,7 @@ _TRAILING = ".,;:!?'\u00bb\u2019\u201d*"
 _CLOSING = {")": "(", "]": "[", "}": "{"}
 # The dots UTS 46 maps to '.', and a percent-encoded dot, which the host parser decodes.
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-_IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]")
+_IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]*\]")  # one class, one star: no backtracking
 _URL_IGNORED = str.maketrans("", "", "\t\n\r")
 _AUTHORITY_END_RE = re.compile(r"[/?#\\]")
 _PORT_RE = re.compile(r":[0-9]*$")
@@ -95,20 +95,29 @@ def domain_matches(host: str, listed: frozenset[str]) -> bool:
 
 
 def _strip(piece: str) -> str:
-    """Drop the punctuation around a link that a mail client leaves out of it."""
-    start = 0
-    while start < len(piece) and piece[start] in _LEADING and not _IPV6_RE.match(piece, start):
+    """Drop the punctuation around a link that a mail client leaves out of it (linear time:
+    agents choose this text)."""
+    start, end = 0, len(piece)
+    while start < end and piece[start] in _LEADING and not _is_v6_literal(piece, start):
         start += 1  # but "[::1]" is an address, not a bracketed one
-    piece = piece[start:]
-    while piece:
-        last = piece[-1]
+    unclosed = {close: piece.count(close, start) - piece.count(open_, start) for close, open_ in _CLOSING.items()}
+    while end > start:
+        last = piece[end - 1]
         if last in _TRAILING:
-            piece = piece[:-1]
-        elif last in _CLOSING and piece.count(_CLOSING[last]) < piece.count(last):
-            piece = piece[:-1]  # an unbalanced bracket closes the sentence, not the link
+            end -= 1
+        elif last in _CLOSING and unclosed[last] > 0:
+            unclosed[last] -= 1  # an unbalanced bracket closes the sentence, not the link
+            end -= 1
         else:
             break
-    return piece
+    return piece[start:end]
+
+
+def _is_v6_literal(piece: str, start: int) -> bool:
+    if piece[start] != "[":
+        return False
+    literal = _IPV6_RE.match(piece, start)
+    return literal is not None and ":" in literal.group(0)
 
 
 def _address_hosts(text: str) -> list[str]:
@@ -165,7 +174,7 @@ def _bare_host(piece: str, token: bool) -> str | None:
     return host_of_url("http://" + piece)
 
 
-def _readings(piece: str, token: bool) -> list[str]:
+def _readings(piece: str, token: bool, nested: bool = False) -> list[str]:
     """Every host one piece of text may name: as a URL, as addresses, and as a bare link."""
     found: list[str] = []
     scheme = _SCHEME_RE.match(piece)
@@ -175,8 +184,9 @@ def _readings(piece: str, token: bool) -> list[str]:
         host = host_of_url(piece)
         if host:
             found.append(host)
-        elif (rest := _strip(piece[scheme.end() :])) and rest != piece:
-            found.extend(_readings(rest, token))  # "Note:evil.test/x" is not a URL, but may hold a link
+        elif not nested and (rest := _strip(piece[scheme.end() :])):
+            # "Note:evil.test/x" is not a URL, but may hold a link; one level, never "a:a:a:..." deep.
+            found.extend(_readings(rest, token, nested=True))
     if "@" in piece:
         found.extend(_address_hosts(piece))
         if piece.count("@") == 1 and not any(ch in piece for ch in ":/?#\\"):

@@ -212,3 +212,18 @@ def test_any_value_gets_an_answer(op, value) -> None:
         op, 1
     )
     assert compile_condition(spec, {}).holds({"p": value}) in (True, False)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x" + ")" * 50_000, None),
+        ("[" + ":" * 50_000, None),
+        ("a:" * 50_000, None),  # once read one level deep, not 50,000
+        ("https://e.com" + "." * 50_000, ["e.com"]),
+        ("(" * 50_000 + "a@example.com", ["example.com"]),
+        ("@" * 50_000, None),
+    ],
+)
+def test_long_hostile_tokens_are_read_in_one_pass(text, expected) -> None:
+    assert hosts_in(text) == expected
