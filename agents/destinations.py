@@ -8,38 +8,53 @@ session's initiator, so it needs an `initiator` destination cleared for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from governance.conditions import MISSING, domain_matches, domains_in, parse_path, resolve
+from ada_url import parse_url
+
+from governance.conditions import MISSING, parse_path, resolve
+from governance.hosts import domain_matches, domain_name, host_of_url, hosts_in
 from governance.models import Sensitivity
 from governance.policy import ActionSpec, WorkflowSnapshot
 
 COMPATIBLE = {"email": ("email", "email_domain"), "webhook": ("webhook",), "ticket_queue": ("ticket_queue",)}
 
 
-def _matches(destination: dict[str, Any], kind: str, target: str) -> bool:
+def _matches(destination: Mapping[str, Any], kind: str, target: str) -> bool:
     dtype, value = destination.get("type"), str(destination.get("value", ""))
     if dtype not in COMPATIBLE.get(kind, ()):
         return False
     if dtype == "email":
         return target.strip().casefold() == value.casefold()
     if dtype == "email_domain":
-        found = domains_in(target)
-        return (
-            bool(found)
-            and len(found) == 1
-            and "@" in target
-            and domain_matches(found[0], frozenset({value.casefold()}))
-        )
+        # Every host the address may be read as (governance.hosts reads generously) must be one.
+        found, listed = hosts_in(target), domain_name(value)
+        if not found or listed is None or len(found) != 1 or "@" not in target:
+            return False
+        return domain_matches(found[0], frozenset({listed}))
     if dtype == "webhook":
-        want, got = urlsplit(value), urlsplit(target.strip())
-        return (
-            (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower())
-            and (got.path or "/").startswith(want.path or "/")
-            and not got.username
-        )
+        return _same_endpoint(value, target)
     return target == value  # ticket_queue
+
+
+_URL_PARTS = ("protocol", "username", "password", "port", "pathname")
+
+
+def _same_endpoint(listed: str, target: str) -> bool:
+    """The target goes where the listed webhook goes, as a WHATWG parser (an HTTP client) reads
+    both: same scheme, host and port, no credentials, and a path at or under the listed path."""
+    try:
+        want, got = parse_url(listed, _URL_PARTS), parse_url(target, _URL_PARTS)
+    except ValueError:
+        return False
+    host = host_of_url(target)
+    if host is None or host != host_of_url(listed) or got["username"] or got["password"]:
+        return False
+    if (got["protocol"], got["port"]) != (want["protocol"], want["port"]):
+        return False
+    base = want["pathname"] or "/"
+    return got["pathname"] == base or got["pathname"].startswith(base if base.endswith("/") else base + "/")
 
 
 def level_name(rank: int) -> str:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+from referencing.exceptions import Unresolvable
 
-from governance.conditions import Condition, compile_condition
+from governance.conditions import Condition, compile_condition, unreadable_condition
+from governance.paramschema import params_validator
 
 if TYPE_CHECKING:
     from governance.models import Workflow
@@ -30,7 +31,7 @@ class ActionSpec:
     mode: str
     data_objects: tuple[str, ...]
     params_schema: Mapping[str, Any]
-    validator: Draft202012Validator = field(compare=False, repr=False)
+    validator: Any = field(compare=False, repr=False)  # governance.paramschema.params_validator
     egress: Mapping[str, Any] = field(default_factory=dict)
     sensitivity: int = 0  # the highest rank among its data objects
 
@@ -93,14 +94,14 @@ def build_snapshot(
             mode=action["mode"],
             data_objects=tuple(action.get("data_objects", ())),
             params_schema=schema,
-            validator=Draft202012Validator(schema),
+            validator=params_validator(schema),
             egress=dict(action.get("egress") or {}),
             # A data object of unknown class counts as the most sensitive (fail closed).
             sensitivity=max(
                 (Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())), default=0
             ),
         )
-        conditions = tuple(compile_condition(c, lists) for c in tier.get("conditions") or ())
+        conditions = tuple(_condition(c, lists) for c in tier.get("conditions") or ())
         rules[name] = TierRule(name, int(tier["tier"]), int(tier.get("quorum", 1)), conditions)
     grants = frozenset((g["data_object"], g["mode"]) for g in workflow.get("access", ()))
     return WorkflowSnapshot(
@@ -111,6 +112,15 @@ def build_snapshot(
         tiers=MappingProxyType(rules),
         destinations=tuple(dict(d) for d in workflow.get("destinations") or ()),
     )
+
+
+def _condition(spec: Any, lists: dict[str, list[Any]]) -> Condition:
+    """policy_apply refuses a condition that does not compile; one stored before a rule tightened
+    (say, a pattern RE2 refuses) always holds instead of breaking every decision."""
+    try:
+        return compile_condition(spec, lists)
+    except ValueError as exc:
+        return unreadable_condition(spec, str(exc))
 
 
 def snapshot(workflow: Workflow) -> WorkflowSnapshot:
@@ -145,15 +155,25 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
     return build_snapshot(spec, actions, lists, dict(DataObject.objects.values_list("name", "sensitivity")))
 
 
-def _schema_error(validator: Draft202012Validator, params: dict[str, Any]) -> str:
+def _schema_error(validator: Any, params: dict[str, Any]) -> str:
     """What is wrong, without echoing parameter values (they may be sensitive)."""
     error = best_match(validator.iter_errors(params))
     if error is None:
         return "invalid"
     where = ".".join(str(p) for p in error.absolute_path) or "the parameters"
-    if error.validator in ("required", "additionalProperties", "propertyNames"):
+    if error.validator in ("required", "additionalProperties", "propertyNames", "params_schema"):
         return f"{where}: {error.message}"
     return f"{where}: must satisfy {error.validator}={error.validator_value!r}"
+
+
+def _schema_problem(validator: Any, params: dict[str, Any]) -> str | None:
+    """None when params satisfy the schema. Whatever the schema cannot judge is refused."""
+    try:
+        return None if validator.is_valid(params) else _schema_error(validator, params)
+    except Unresolvable:  # the validator cannot fetch, so a reference outside the schema ends here
+        return "the schema refers to a document outside itself"
+    except RecursionError:
+        return "the parameters are nested too deeply to check"
 
 
 def _deny(reason: str, grants: Iterable[tuple[str, str]] = ()) -> Decision:
@@ -175,10 +195,9 @@ def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any)
         return _deny(f"workflow {snap.name!r} has no grant for {', '.join(missing)} (needed by {action.name!r})")
     if not isinstance(params, dict):
         return _deny(f"parameters of {action.name!r} must be a JSON object, not {type(params).__name__}", needed)
-    if not action.validator.is_valid(params):
-        return _deny(
-            f"parameters do not match the schema of {action.name!r}: {_schema_error(action.validator, params)}", needed
-        )
+    problem = _schema_problem(action.validator, params)
+    if problem:
+        return _deny(f"parameters do not match the schema of {action.name!r}: {problem}", needed)
 
     tier, applied = rule.tier, []
     for condition in rule.conditions:

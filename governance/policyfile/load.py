@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from governance.conditions import compile_condition, parse_path
+from governance.paramschema import params_validator, schema_problems
 from governance.policyfile.schema import DOCUMENT
 
 
@@ -136,7 +135,8 @@ def path_str(parts: Iterable[Any]) -> str:
 
 def _structure_errors(doc: Any) -> list[str]:
     errors = []
-    for error in sorted(Draft202012Validator(DOCUMENT).iter_errors(doc), key=lambda e: list(map(str, e.path))):
+    # The same validator as params_schema: RE2 patterns, so a name with a trailing newline is refused.
+    for error in sorted(params_validator(DOCUMENT).iter_errors(doc), key=lambda e: list(map(str, e.path))):
         where = path_str(error.absolute_path)
         if error.absolute_path and error.absolute_path[-1] == "tier" and error.validator != "required":
             errors.append(f"{where}: tier must be an integer from 1 to 4, not {error.instance!r}")
@@ -192,10 +192,8 @@ class _Checker:
             self.ref(f"action_types[{i}].system", "system", action["system"], systems)
             for j, name in enumerate(action["data_objects"]):
                 self.ref(f"action_types[{i}].data_objects[{j}]", "data object", name, data_objects)
-            try:
-                Draft202012Validator.check_schema(action.get("params_schema") or {})
-            except SchemaError as exc:
-                self.error(f"action_types[{i}].params_schema", f"not a valid JSON schema: {exc.message}")
+            for problem in schema_problems(action.get("params_schema") or {}):
+                self.error(f"action_types[{i}].params_schema", problem)
             if action.get("egress"):
                 try:
                     parse_path(action["egress"]["param"])
