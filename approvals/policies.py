@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from agents.models import ActionRequest, AgentSession
 from governance.actors import identities_of
-from governance.roles import Role, has_role
+from governance.roles import Capability, can
 
 
 def is_initiator(user: Any, session: AgentSession) -> bool:
@@ -17,7 +17,7 @@ def is_initiator(user: Any, session: AgentSession) -> bool:
 
 
 def can_review(user: Any) -> bool:
-    return has_role(user, Role.REVIEWER)
+    return can(user, Capability.REVIEW)
 
 
 def can_decide(user: Any, action_request: ActionRequest) -> bool:
@@ -31,8 +31,8 @@ def actions_visible_to(user: Any) -> QuerySet[ActionRequest]:
 
 
 def can_handle_handoffs(user: Any) -> bool:
-    return has_role(user, Role.REVIEWER)
+    return can(user, Capability.HANDLE_HANDOFFS)
 
 
 def can_see_alerts(user: Any) -> bool:
-    return has_role(user, Role.SECURITY)
+    return can(user, Capability.SEE_ALERTS)

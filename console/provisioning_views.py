@@ -20,13 +20,13 @@ from approvals.services import DecisionRefused
 from console import provisioning
 from governance.models import AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
 from governance.oidc import stepup_satisfied, stepup_url
-from governance.roles import Role, has_role
+from governance.roles import Capability, can
 
 
 def admin_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not has_role(request.user, Role.ADMIN):
+        if not can(request.user, Capability.PROVISION):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 

@@ -22,9 +22,9 @@ from governance.models import Workflow
 
 
 def _require_governance_reader(request: HttpRequest) -> None:
-    from governance.roles import Role, roles_of
+    from governance.roles import Capability, can
 
-    _require(bool(roles_of(request.user) & {Role.COMPLIANCE, Role.ADMIN}))
+    _require(can(request.user, Capability.READ_GOVERNANCE))
 
 
 @login_required
@@ -83,9 +83,9 @@ def workflow_versions(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _require_compliance(request: HttpRequest) -> None:
-    from governance.roles import Role, has_role
+    from governance.roles import Capability, can
 
-    _require(has_role(request.user, Role.COMPLIANCE))
+    _require(can(request.user, Capability.RECERTIFY))
 
 
 def _progress(campaign: Any) -> dict[str, int]:

@@ -16,6 +16,38 @@ class Role(models.TextChoices):
     SECURITY = "security"
 
 
+class Capability(models.TextChoices):
+    """What a role lets a person do. Views, API permissions, services and templates ask
+    `can(user, capability)`; no role names are hard-coded anywhere else."""
+
+    REVIEW = "review"  # decide tier 3 requests
+    HANDLE_HANDOFFS = "handle_handoffs"
+    SEE_ALERTS = "see_alerts"  # security alerts, and the kill switch from them
+    PROVISION = "provision"  # agent identities, workflows, rules, credentials, policy files
+    READ_GOVERNANCE = "read_governance"  # access reviews and workflow versions
+    DECIDE_ACCESS_REVIEWS = "decide_access_reviews"
+    RECERTIFY = "recertify"  # campaigns
+    AUDIT = "audit"  # search, verify and export the audit trail
+
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.REVIEWER: frozenset({Capability.REVIEW, Capability.HANDLE_HANDOFFS}),
+    Role.ADMIN: frozenset({Capability.PROVISION, Capability.READ_GOVERNANCE, Capability.DECIDE_ACCESS_REVIEWS}),
+    Role.COMPLIANCE: frozenset(
+        {Capability.READ_GOVERNANCE, Capability.DECIDE_ACCESS_REVIEWS, Capability.RECERTIFY, Capability.AUDIT}
+    ),
+    Role.SECURITY: frozenset({Capability.SEE_ALERTS, Capability.AUDIT}),
+}
+
+
+def capabilities_of(user: Any) -> frozenset[str]:
+    return frozenset(c for role in roles_of(user) for c in CAPABILITIES.get(role, ()))
+
+
+def can(user: Any, capability: str) -> bool:
+    return capability in capabilities_of(user)
+
+
 def idp_group_for(role: str) -> str:
     """The IdP group that grants a role (WARDEN_ROLE_GROUPS, default warden-<role>s / warden-<role>)."""
     return settings.WARDEN_ROLE_GROUPS[role]

@@ -2,18 +2,19 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from governance.roles import Role, roles_of
+from governance.roles import Capability, capabilities_of, roles_of
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    roles = roles_of(getattr(request, "user", None))
+    user = getattr(request, "user", None)
+    may = capabilities_of(user)
     return {
         "nav": {
-            "roles": sorted(roles),
-            "reviewer": Role.REVIEWER in roles,
-            "security": Role.SECURITY in roles,
-            "auditor": bool(roles & {Role.COMPLIANCE, Role.SECURITY}),
-            "admin": Role.ADMIN in roles,
-            "compliance": Role.COMPLIANCE in roles,
+            "roles": sorted(roles_of(user)),
+            "reviewer": Capability.REVIEW in may,
+            "security": Capability.SEE_ALERTS in may,
+            "auditor": Capability.AUDIT in may,
+            "admin": Capability.PROVISION in may,
+            "compliance": Capability.RECERTIFY in may,
         }
     }

@@ -33,6 +33,7 @@ from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
 from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
 from audit.models import AuditEvent
+from governance.roles import Capability, can
 
 LONG_POLL_MAX = 25
 
@@ -63,11 +64,7 @@ class InSession(BasePermission):
 class IsAuditor(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(
-            getattr(user, "is_authenticated", False)
-            and not isinstance(user, AgentPrincipal)
-            and user.groups.filter(name__in=("compliance", "security")).exists()
-        )
+        return not isinstance(user, AgentPrincipal) and can(user, Capability.AUDIT)
 
 
 # --- serializers (the OpenAPI schema is generated from these) ---------------------------------

@@ -220,3 +220,20 @@ def test_status_is_written_only_by_the_state_machine_and_the_services() -> None:
                 if STATUS_WRITE.search(line):
                     offenders.append(f"{relative}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_views_ask_for_capabilities_not_role_names() -> None:
+    """One authorization module: views and API permissions call governance.roles.can()."""
+    offenders = []
+    for relative in (
+        "approvals/views.py",
+        "console/views.py",
+        "console/provisioning_views.py",
+        "agents/api/views.py",
+        "web/views.py",
+        "web/context_processors.py",
+    ):
+        for number, line in enumerate((ROOT / relative).read_text().splitlines(), 1):
+            if re.search(r"\bRole\.|has_role\(|roles_of\(.*&|name__in=\(\"|\(\"(compliance|security|admin)\",", line):
+                offenders.append(f"{relative}:{number}: {line.strip()}")
+    assert offenders == []
