@@ -22,7 +22,7 @@ from django.utils import timezone
 import audit
 from agents import context, destinations, gateway, sessions
 from agents.models import AgentSession
-from governance.models import TierAssignment
+from governance.models import Tier, TierAssignment
 
 log = logging.getLogger(__name__)
 RunState = AgentSession.RunState
@@ -50,7 +50,9 @@ def make_client() -> anthropic.Anthropic:
 
 def tools_for(session: AgentSession) -> list[ToolParam]:
     """The actions this workflow lets an agent attempt. Human-only (tier 4) actions are not offered."""
-    assignments = TierAssignment.objects.filter(workflow=session.workflow, tier__lt=4).select_related("action_type")
+    assignments = TierAssignment.objects.filter(workflow=session.workflow, tier__lt=Tier.HUMAN_ONLY).select_related(
+        "action_type"
+    )
     return [
         {
             "name": tool_name(t.action_type.name),

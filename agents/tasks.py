@@ -16,6 +16,7 @@ from django.utils import timezone
 import audit
 from agents import gateway, runner, sessions
 from agents.models import ActionRequest, AgentSession, SecurityAlert
+from governance.models import Tier
 
 log = logging.getLogger(__name__)
 RunState = AgentSession.RunState
@@ -138,7 +139,7 @@ def restart_stranded(now: datetime) -> int:
             restarted += 1
     # Paused after a decision: the latest tier 3 action ran (or was rejected and the workflow
     # continues), and no worker resumed the session in time.
-    latest = ActionRequest.objects.filter(session=OuterRef("pk"), tier=3).order_by("-created_at")
+    latest = ActionRequest.objects.filter(session=OuterRef("pk"), tier=Tier.APPROVE).order_by("-created_at")
     paused = active.filter(unclaimed, run_state=RunState.PAUSED).annotate(
         decision=Subquery(latest.values("pk")[:1]), decision_status=Subquery(latest.values("status")[:1])
     )

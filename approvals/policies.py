@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from agents.models import ActionRequest, AgentSession
 from governance.actors import identities_of
+from governance.models import Tier
 from governance.roles import Capability, can
 
 
@@ -27,7 +28,7 @@ def can_decide(user: Any, action_request: ActionRequest) -> bool:
 def actions_visible_to(user: Any) -> QuerySet[ActionRequest]:
     if not can_review(user):
         return ActionRequest.objects.none()
-    return ActionRequest.objects.filter(tier=3)
+    return ActionRequest.objects.filter(tier=Tier.APPROVE)
 
 
 def can_handle_handoffs(user: Any) -> bool:

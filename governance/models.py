@@ -165,12 +165,23 @@ class AccessGrant(models.Model):
         return f"{self.workflow.name}: {self.mode} {self.data_object.name}"
 
 
+class Tier(models.IntegerChoices):
+    """The authorization tiers (DESIGN.md): what the enforcement point does with an action."""
+
+    AUTOMATED = 1, "1 automated"
+    NOTIFY = 2, "2 notify"
+    APPROVE = 3, "3 approve"
+    HUMAN_ONLY = 4, "4 human only"
+
+
 class TierAssignment(models.Model):
     """Workflow x action type -> tier 1-4; conditions on the parameters may raise it, never lower it."""
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="tiers")
     action_type = models.ForeignKey(ActionType, on_delete=models.PROTECT, related_name="tier_assignments")
-    tier = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(4)])
+    tier = models.PositiveSmallIntegerField(
+        choices=Tier.choices, validators=[MinValueValidator(Tier.AUTOMATED), MaxValueValidator(Tier.HUMAN_ONLY)]
+    )
     conditions = models.JSONField(default=list, blank=True)
     quorum = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
 

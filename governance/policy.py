@@ -21,7 +21,7 @@ from governance.paramschema import params_validator
 if TYPE_CHECKING:
     from governance.models import Workflow
 
-HUMAN_ONLY = 4
+HUMAN_ONLY = 4  # governance.models.Tier.HUMAN_ONLY; policy.py stays free of model imports at decision time
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionTok
 from audit.actors import GATEWAY
 from audit.canonical import params_hash
 from governance import crypto
-from governance.models import AgentIdentity, Sensitivity, Workflow
+from governance.models import AgentIdentity, Sensitivity, Tier, Workflow
 from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
 
 Status = ActionRequest.Status
@@ -55,9 +55,9 @@ ALLOW, ALLOW_NOTIFIED, PENDING, DENY, TERMINATED = (
     Outcome.TERMINATED,
 )
 
-HUMAN_ONLY = 4
-APPROVE = 3
-NOTIFY = 2
+HUMAN_ONLY = Tier.HUMAN_ONLY
+APPROVE = Tier.APPROVE
+NOTIFY = Tier.NOTIFY
 
 
 @dataclass(frozen=True)
