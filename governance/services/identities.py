@@ -30,7 +30,7 @@ def _reason(reason: str, what: str) -> str:
 
 
 def agent_identity_set_status(
-    *, actor: Any, agent: AgentIdentity, status: str, reason: str, check: bool = True
+    *, actor: Any, agent: AgentIdentity, status: str, reason: str, check: bool = True, session_reason: str = ""
 ) -> AgentIdentity:
     """Move an agent to a status, with its audit event; end its sessions unless it is active.
     `check=False` is for callers that checked the actor already (a policy file being applied)."""
@@ -54,7 +54,9 @@ def agent_identity_set_status(
         AgentIdentity.objects.filter(pk=locked.pk).update(status=status)
         ended = 0
         if status != Status.ACTIVE:
-            ended = withdraw_access(locked, workflow=None, reason=f"agent {status}", actor=actor)
+            # The sessions' termination reason is short and stable ("agent suspended"); the
+            # person's own reason is in the event below.
+            ended = withdraw_access(locked, workflow=None, reason=session_reason or f"agent {status}", actor=actor)
         if status == Status.DEPROVISIONED:
             locked.workflows.clear()
         audit.record(

@@ -134,7 +134,7 @@ def campaign_item_decide(
             raise Refused("this campaign is closed")
         agent = locked.agent
         locked.evidence = effective_access(agent)
-        reason = f"access revoked in recertification {locked.campaign.name}"
+        reason = "access revoked in recertification"
         if decision == "revoke_workflow":
             target = agent.workflows.filter(name=workflow).first()
             if target is None:
@@ -145,7 +145,12 @@ def campaign_item_decide(
         elif decision == "revoke_agent":
             locked.revoked = [f"workflow {w}" for w in agent.workflows.values_list("name", flat=True)] + ["agent"]
             agent_identity_set_status(
-                actor=actor, agent=agent, status=AgentIdentity.Status.DEPROVISIONED, reason=reason, check=False
+                actor=actor,
+                agent=agent,
+                status=AgentIdentity.Status.DEPROVISIONED,
+                reason=f"{reason} {locked.campaign.name}",
+                check=False,
+                session_reason=reason,
             )
         locked.status = CampaignItem.Status.CERTIFIED if decision == "certify" else CampaignItem.Status.REVOKED
         locked.decided_by, locked.decided_at, locked.note = actor.label, timezone.now(), (note or "").strip()
