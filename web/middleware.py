@@ -19,6 +19,10 @@ CSP = (
 )
 
 
+# Swagger UI (at /api/docs/) sets element styles from its script; scripts stay 'self' only.
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+
 def _idp_origins() -> str:
     """Logging out posts a form that redirects to the IdP: form-action must allow its origin."""
     origins = set()
@@ -37,7 +41,9 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith("/admin/"):  # Django's admin ships inline scripts
+        if request.path.startswith("/api/docs/"):
+            response.setdefault("Content-Security-Policy", DOCS_CSP.format(idp=_idp_origins()))
+        elif not request.path.startswith("/admin/"):  # Django's admin ships inline scripts
             response.setdefault("Content-Security-Policy", CSP.format(idp=_idp_origins()))
         response.setdefault("Referrer-Policy", "same-origin")
         response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
