@@ -201,7 +201,7 @@ class Witnesses:
         body = f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n" + note
         request = urllib.request.Request(url, data=body.encode(), method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read()
             self.known[url] = size
         except urllib.error.HTTPError as exc:

@@ -135,9 +135,7 @@ class Sequencer:
                     if cached and cached.size == size
                     else tree.frontier(size)
                 )
-                cursor.execute(
-                    f"SELECT id, hash FROM {_EVENTS} WHERE seq IS NULL ORDER BY id LIMIT %s", [self.batch]
-                )
+                cursor.execute(f"SELECT id, hash FROM {_EVENTS} WHERE seq IS NULL ORDER BY id LIMIT %s", [self.batch])
                 rows = cursor.fetchall()
                 for _, value in rows:
                     leaf = bytes.fromhex(value)
@@ -167,7 +165,9 @@ class Sequencer:
         have = checkpoints.external_leaf_count()
         if have < first_seq - 1:  # behind after a crash between commit and write: catch up
             missing = (
-                AuditEvent.objects.filter(seq__gt=have, seq__lt=first_seq).order_by("seq").values_list("hash", flat=True)
+                AuditEvent.objects.filter(seq__gt=have, seq__lt=first_seq)
+                .order_by("seq")
+                .values_list("hash", flat=True)
             )
             checkpoints.write_leaves(have + 1, [bytes.fromhex(h) for h in missing])
         checkpoints.write_leaves(first_seq, leaves)
@@ -199,7 +199,9 @@ class Sequencer:
             except Exception as exc:  # noqa: BLE001 - any failure: alert, retry, never die quietly
                 FAILING.set(1)
                 backoff = min(5.0, backoff * 2 or 0.1)
-                log.critical("ALERT audit sequencer cannot write (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
+                log.critical(
+                    "ALERT audit sequencer cannot write (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff
+                )
                 connection.close()
                 stop.wait(backoff)
                 continue

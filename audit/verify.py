@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError, connection
+from django.db.models import Q
 
 from audit import checkpoints, merkle, notes, tree
 from audit.chain import LEAF_FIELDS, _iso, compute_hash, entry_bytes
-from audit.models import GENESIS_HASH, AuditEvent, Checkpoint
+from audit.models import GENESIS_HASH, AuditEvent, Checkpoint, TreeNode
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class _Pass:
         self.ext_start, self.ext_leaves = 0, []  # a window of the external leaves
         self.legacy_prev = GENESIS_HASH
         self.count = 0
+        self.made: list[tuple[int, int, bytes]] = []
 
     def external_leaf(self, seq: int) -> bytes | None:
         if self.where is None:
@@ -158,7 +160,7 @@ class _Pass:
             )
         if row[-1]:
             self.check_legacy(seq, row)
-        self.frontier.append(leaf)
+        self.made.extend(self.frontier.append(leaf))
         self.count += 1
         want = self.signed.get(self.frontier.size)
         if want is not None and self.frontier.root() != want:
@@ -168,6 +170,32 @@ class _Pass:
                 f"altered: events after seq {self.previous_signed(self.frontier.size)} no longer hash to the "
                 f"checkpoint of size {self.frontier.size}",
             )
+
+    def check_nodes(self) -> None:
+        """The stored perfect subtrees completed so far must be the ones recomputed: proofs
+        and the sequencer's next root are built from them."""
+        if not self.made:
+            return
+        by_level: dict[int, list[int]] = {}
+        for level, index, _ in self.made:
+            by_level.setdefault(level, []).append(index)
+        query = Q()
+        for level, indexes in by_level.items():
+            query |= Q(level=level, index__gte=min(indexes), index__lte=max(indexes))
+        stored = dict(
+            ((level, index), value)
+            for level, index, value in TreeNode.objects.filter(query).values_list("level", "index", "hash")
+        )
+        for level, index, value in self.made:
+            if stored.get((level, index)) != value.hex():
+                first = (index << level) + 1
+                raise Broken(
+                    first,
+                    "altered",
+                    f"altered: the stored tree node over seq {first}..{(index + 1) << level} is "
+                    f"{'missing' if (level, index) not in stored else 'not the hash of its events'}",
+                )
+        self.made = []
 
     def previous_signed(self, size: int) -> int:
         return max((s for s in self.signed if s < size), default=0)
@@ -217,8 +245,12 @@ def verify(
         if ext is not None:
             signed.setdefault(ext.size, ext.root)
             if signed[ext.size] != ext.root:
-                raise Broken(ext.size, "checkpoint", f"checkpoint: the database's checkpoint of size {ext.size} "
-                             "differs from the one in the checkpoint directory")
+                raise Broken(
+                    ext.size,
+                    "checkpoint",
+                    f"checkpoint: the database's checkpoint of size {ext.size} "
+                    "differs from the one in the checkpoint directory",
+                )
         state = _Pass(signed, ext, where)
         total = AuditEvent.objects.filter(seq__isnull=False).count()
         while True:
@@ -231,6 +263,7 @@ def verify(
                 break
             for row in rows:
                 state.check(row)
+            state.check_nodes()
             if progress:
                 progress(state.count, total)
         size = state.frontier.size
@@ -311,5 +344,3 @@ def _check_pending() -> int:
             if not intact:
                 raise Broken(None, "altered", f"altered: the event with id {row[0]}, not yet sequenced, was changed")
     return count
-
-
