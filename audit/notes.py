@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,6 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 ALG_ED25519 = b"\x01"
 DASH = "\u2014"
+_VKEY = re.compile(r"^[^+\s]+\+[0-9a-fA-F]{8}\+")
 
 
 class NoteError(ValueError):
@@ -66,8 +68,8 @@ def vkey(name: str, public: bytes) -> str:
 def load_public_key(material: str, default_name: str) -> tuple[str, bytes]:
     """(key name, raw public key) from a vkey, 32 bytes in base64, or PEM."""
     text = material.strip()
-    if text.count("+") >= 2 and not text.startswith("-----"):
-        name, hex_id, encoded = text.rsplit("+", 2)
+    if _VKEY.match(text):
+        name, hex_id, encoded = text.split("+", 2)  # base64 may hold "+", a name may not
         try:
             blob = base64.b64decode(encoded, validate=True)
         except (ValueError, binascii.Error):

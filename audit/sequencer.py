@@ -104,7 +104,7 @@ class Sequencer:
         self.external = external
         self.witnesses = checkpoints.Witnesses(settings.WARDEN_WITNESS_URLS, settings.WARDEN_WITNESS_TIMEOUT)
         self._frontier: merkle.Frontier | None = None
-        self._last_signed = 0.0
+        self._last_signed = float("-inf")  # the first batch signs
 
     def check_external(self) -> None:
         """Refuse to extend a database that holds fewer events than the directory recorded."""

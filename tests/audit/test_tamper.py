@@ -232,7 +232,7 @@ def test_audit_verify_reports_malformed_rows_without_crashing(tamper, capsys, sq
 def test_a_damaged_tree_node_fails_the_consistency_check(tamper, capsys) -> None:
     _append(3)
     _append(5)
-    tamper("UPDATE audit_treenode SET hash = %s WHERE level = 1 AND \"index\" = 0", ["0" * 64])
+    tamper('UPDATE audit_treenode SET hash = %s WHERE level = 1 AND "index" = 0', ["0" * 64])
     with pytest.raises(SystemExit):
         call_command("audit_verify", "--consistency", "3", "8")
     assert "does not extend" in capsys.readouterr().err
