@@ -180,10 +180,11 @@ class Sequencer:
         """Sequence everything committed so far and sign the result; returns how many."""
         total = 0
         while True:
-            result = self.run_batch(force_checkpoint=True)
+            result = self.run_batch()
             total += result.sequenced
             if result.sequenced < self.batch:
-                return total
+                break
+        return total + self.run_batch(force_checkpoint=True).sequenced  # sign what is still unsigned
 
     def run(self, stop: threading.Event, poll: float | None = None) -> None:
         """The daemon loop. A failing batch raises an alert, backs off and retries: appends
