@@ -162,7 +162,6 @@ class EventOut(serializers.ModelSerializer):
             "tier",
             "outcome",
             "details",
-            "prev_hash",
             "hash",
         ]
 

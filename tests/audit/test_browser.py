@@ -106,7 +106,7 @@ def test_an_event_page_shows_its_inclusion_in_the_latest_checkpoint(carol) -> No
 
 def test_an_event_page_says_when_the_proof_fails(carol, tamper) -> None:
     fill(8)
-    tamper("UPDATE audit_treenode SET hash = %s WHERE level = 2 AND \"index\" = 1", ["0" * 64])
+    tamper('UPDATE audit_treenode SET hash = %s WHERE level = 2 AND "index" = 1', ["0" * 64])
     page = carol.get(reverse("audit:event", args=[2])).content.decode()
     assert "Not proved" in page and "Included" not in page
 

@@ -5,6 +5,7 @@ import signal
 import threading
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
@@ -28,7 +29,10 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, once: bool = False, public_key: bool = False, batch: int | None, **options: Any
     ) -> None:
-        signer = notes.signer()  # only this process needs the private key: refuse to start without it
+        try:
+            signer = notes.signer()  # only this process needs the private key: refuse to start without it
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
         if public_key:
             self.stdout.write(signer.verifier.vkey)
             return
