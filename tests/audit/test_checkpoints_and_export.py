@@ -196,7 +196,7 @@ def test_audit_proof_prints_a_proof_that_verifies(capsys) -> None:
 class _Witness(http.server.BaseHTTPRequestHandler):
     received: list[str] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
         type(self).received.append(body)
         old = int(body.split("\n", 1)[0].removeprefix("old "))

@@ -20,13 +20,21 @@ from audit.models import AuditEvent, Checkpoint, TreeNode
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
+# A writer writes in three phases; the test releases each phase by creating a file, so the
+# sequencer is killed while writes are under way, not after they are over.
 WRITER = """
-import sys, django
+import os, sys, time, django
 django.setup()
 import audit
-n = int(sys.argv[1])
-for i in range(int(sys.argv[2])):
-    audit.record("test.concurrent", f"system:writer-{n}", details={"i": i})
+n, gate = int(sys.argv[1]), sys.argv[2]
+i = 0
+for phase, count in enumerate((200, 150, 150)):
+    deadline = time.monotonic() + 120
+    while phase and not os.path.exists(f"{gate}.{phase}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(count):
+        audit.record("test.concurrent", f"system:writer-{n}", details={"i": i})
+        i += 1
 """
 
 
@@ -70,23 +78,27 @@ def test_eight_writers_and_a_sequencer_killed_twice_leave_one_tree(tmp_path: Pat
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(logs / f"{name}.log", "w"),  # noqa: SIM115 - closed with the process
+            stderr=open(logs / f"{name}.log", "w"),
         )
 
+    gate = tmp_path / "go"
     first = sequencer("first")
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(per_writer)], cwd=ROOT, env=env)
-        for n in range(writers)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(gate)], cwd=ROOT, env=env) for n in range(writers)
     ]
     standby = None
     try:
-        _wait(lambda: _sequenced() >= 300, 120, "the first sequencer to start")
+        _wait(lambda: _sequenced() >= 1600, 120, "the first phase to be sequenced")
         standby = sequencer("second")  # waits on the advisory lock while the first runs
         _wait(lambda: "waiting" in (logs / "second.log").read_text(), 60, "the second sequencer to wait")
-        first.send_signal(signal.SIGKILL)  # mid-batch, as likely as not
+        Path(f"{gate}.1").touch()
+        _wait(lambda: _sequenced() > 1650, 60, "writes to resume")
+        first.send_signal(signal.SIGKILL)  # while events arrive: as likely as not mid-batch
         first.wait(timeout=30)
         seen = _sequenced()
-        _wait(lambda: _sequenced() > seen + 300, 120, "the standby to take over")
+        _wait(lambda: _sequenced() > seen, 120, "the standby to take over")
+        Path(f"{gate}.2").touch()
+        _wait(lambda: _sequenced() > 2850, 60, "the last phase to start")
         standby.send_signal(signal.SIGKILL)
         standby.wait(timeout=30)
         third = sequencer("third")
@@ -100,6 +112,9 @@ def test_eight_writers_and_a_sequencer_killed_twice_leave_one_tree(tmp_path: Pat
         )
         third.send_signal(signal.SIGTERM)
         assert third.wait(timeout=30) == 0
+    except AssertionError:
+        print({p.name: p.read_text()[-2000:] for p in logs.iterdir()})
+        raise
     finally:
         for proc in [first, standby, *procs]:
             if proc is not None and proc.poll() is None:
@@ -156,7 +171,7 @@ def test_an_event_that_commits_late_is_sequenced_after_those_committed_before_it
     ],
 )
 def test_the_triggers_refuse_update_and_delete(sql: str) -> None:
-    for i in range(3):
+    for _i in range(3):
         audit.record("test.event", "system:test", outcome="ok")
     audit.sequence_now()
     with pytest.raises(DatabaseError, match="append-only"):
