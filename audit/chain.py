@@ -145,11 +145,17 @@ def record(
     values[0] = _AT.get_db_prep_value(event.at, connection)
     values[_COLUMNS.index("details")] = _DETAILS.get_db_prep_value(clean_details, connection)
     started = time.perf_counter()
-    # No savepoint: inside the caller's transaction a failed append must fail the whole
-    # transaction anyway, and a savepoint would cost two more round trips.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_INSERT, values)
-        event.pk = cursor.fetchone()[0]
+    if connection.get_autocommit() and not connection.in_atomic_block:
+        # On its own, one INSERT is its own transaction: no BEGIN/COMMIT round trip.
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
+            event.pk = cursor.fetchone()[0]
+    else:
+        # No savepoint: inside the caller's transaction a failed append must fail the whole
+        # transaction anyway, and a savepoint would cost two more round trips.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
+            event.pk = cursor.fetchone()[0]
     APPEND_SECONDS.observe(time.perf_counter() - started)
     event._state.adding = False
     return event

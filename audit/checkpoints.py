@@ -90,8 +90,11 @@ def external_leaf_count(where: Path | None = None) -> int:
     return path.stat().st_size // LEAF_BYTES if path.exists() else 0
 
 
-def write_leaves(first_seq: int, hashes: list[bytes], where: Path | None = None) -> None:
-    """Write leaves from first_seq on. Only completes the file: it never rewrites a whole leaf."""
+def write_leaves(first_seq: int, hashes: list[bytes], where: Path | None = None, *, sync: bool = True) -> None:
+    """Write leaves from first_seq on. Only completes the file: it never rewrites a whole leaf.
+
+    `sync=False` leaves the fsync to the next checkpoint's write: a leaf matters to a verifier
+    only once a checkpoint covers it, and an fsync per batch would dominate the latency."""
     folder = where or directory()
     folder.mkdir(parents=True, exist_ok=True)
     have = external_leaf_count(folder)
@@ -104,7 +107,8 @@ def write_leaves(first_seq: int, hashes: list[bytes], where: Path | None = None)
     fd = os.open(leaves_path(folder), os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.pwrite(fd, data, have * LEAF_BYTES)  # also overwrites a torn trailing partial leaf
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -108,12 +108,13 @@ def _sequencer(url: str, folder: str, stop: multiprocessing.Event, out: multipro
 
     sequencer = Sequencer(signer())
     batches = []
-    while not stop.is_set():
+    while not stop.is_set():  # Sequencer.run, noting when each batch committed
+        if not sequencer._work_waiting():
+            time.sleep(0.005)  # the daemon's poll interval (WARDEN_SEQUENCER_POLL_MS)
+            continue
         result = sequencer.run_batch()
         if result.sequenced:
-            batches.append((time.time(), result.tree_size))
-        else:
-            time.sleep(0.002)  # the daemon's poll interval (WARDEN_SEQUENCER_POLL_MS)
+            batches.append((result.committed_at, result.tree_size))
     sequencer.drain()
     out.put(batches)
 
