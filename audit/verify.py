@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from django.db import DatabaseError, connection
-from django.db.models import Q
 
 from audit import checkpoints, merkle, notes, tree
 from audit.chain import LEAF_FIELDS, _iso, compute_hash, entry_bytes
@@ -86,7 +85,9 @@ def _stored_at(value: Any) -> str:
 def row_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     """The leaf's fields from a row of `_COLUMNS` (seq first)."""
     fields = dict(zip(LEAF_FIELDS, row[1 : 1 + len(LEAF_FIELDS)]))
-    fields["at"] = _stored_at(fields["at"])
+    at = fields["at"]
+    if not (isinstance(at, str) and at.endswith("+00:00")):  # PostgreSQL's to_char gives the final text
+        fields["at"] = _stored_at(at)
     if isinstance(fields["details"], str):
         fields["details"] = json.loads(fields["details"])  # ValueError: reported as altered
     return fields
@@ -179,13 +180,13 @@ class _Pass:
         by_level: dict[int, list[int]] = {}
         for level, index, _ in self.made:
             by_level.setdefault(level, []).append(index)
-        query = Q()
+        where = " OR ".join(['(level = %s AND "index" BETWEEN %s AND %s)'] * len(by_level))
+        params: list[int] = []
         for level, indexes in by_level.items():
-            query |= Q(level=level, index__gte=min(indexes), index__lte=max(indexes))
-        stored = dict(
-            ((level, index), value)
-            for level, index, value in TreeNode.objects.filter(query).values_list("level", "index", "hash")
-        )
+            params += [level, min(indexes), max(indexes)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT level, \"index\", hash FROM {TreeNode._meta.db_table} WHERE {where}", params)
+            stored = {(level, index): value for level, index, value in cursor.fetchall()}
         for level, index, value in self.made:
             if stored.get((level, index)) != value.hex():
                 first = (index << level) + 1
