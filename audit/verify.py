@@ -185,7 +185,7 @@ class _Pass:
         for level, indexes in by_level.items():
             params += [level, min(indexes), max(indexes)]
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT level, \"index\", hash FROM {TreeNode._meta.db_table} WHERE {where}", params)
+            cursor.execute(f'SELECT level, "index", hash FROM {TreeNode._meta.db_table} WHERE {where}', params)
             stored = {(level, index): value for level, index, value in cursor.fetchall()}
         for level, index, value in self.made:
             if stored.get((level, index)) != value.hex():

@@ -121,7 +121,11 @@ def integrate_legacy_events(apps, schema_editor):
     nodes = []
     updates = []
     index = 0
-    rows = AuditEvent.objects.using(alias).order_by("seq").values_list("id", "seq", *LEAF_FIELDS, "legacy_prev_hash", "legacy_hmac")
+    rows = (
+        AuditEvent.objects.using(alias)
+        .order_by("seq")
+        .values_list("id", "seq", *LEAF_FIELDS, "legacy_prev_hash", "legacy_hmac")
+    )
     for row in rows.iterator(chunk_size=2000):
         pk, seq, *values, prev, hmac_value = row
         fields = dict(zip(LEAF_FIELDS, values))
@@ -179,9 +183,7 @@ class Migration(migrations.Migration):
             "auditevent", "legacy_prev_hash", models.CharField(blank=True, default="", max_length=64)
         ),
         migrations.AlterField("auditevent", "legacy_hmac", models.CharField(blank=True, default="", max_length=64)),
-        migrations.AddField(
-            "auditevent", "hash", models.CharField(default="", max_length=64), preserve_default=False
-        ),
+        migrations.AddField("auditevent", "hash", models.CharField(default="", max_length=64), preserve_default=False),
         migrations.AddField("auditevent", "id", models.BigIntegerField(null=True)),
         migrations.RunPython(copy_seq_to_id, migrations.RunPython.noop),
         migrations.SeparateDatabaseAndState(
