@@ -192,7 +192,7 @@ class Migration(migrations.Migration):
                 migrations.AlterField("auditevent", "seq", models.BigIntegerField(blank=True, null=True, unique=True)),
             ]
         ),
-        migrations.RunPython(swap_primary_key, migrations.RunPython.noop),
+        migrations.RunPython(swap_primary_key),  # irreversible: the old chain head is gone
         migrations.AddIndex(
             "auditevent", models.Index(condition=Q(seq__isnull=True), fields=["id"], name="audit_unsequenced")
         ),
