@@ -241,8 +241,10 @@ def verify(
         if where is not None:
             try:
                 ext = checkpoints.newest_external(verifier, where)
-            except (notes.NoteError, OSError) as exc:
-                raise Broken(None, "checkpoint", f"checkpoint: the newest external checkpoint is invalid ({exc})")
+            except (notes.NoteError, OSError, ValueError) as exc:
+                raise Broken(
+                    None, "checkpoint", f"checkpoint: the newest external checkpoint is invalid ({exc})"
+                ) from None
         if ext is not None:
             signed.setdefault(ext.size, ext.root)
             if signed[ext.size] != ext.root:

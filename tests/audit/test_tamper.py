@@ -245,3 +245,12 @@ def test_consistency_between_two_checkpoints_is_proved(capsys) -> None:
     call_command("audit_verify", "--consistency", "3", "8")
     assert "the checkpoint of size 8 extends the checkpoint of size 3" in capsys.readouterr().out
     assert Checkpoint.objects.count() == 2
+
+
+def test_an_unreadable_external_checkpoint_is_reported_not_raised(capsys) -> None:
+    _append(2)
+    (checkpoints.directory() / "checkpoint.000000000009").write_bytes(b"\xff\xfe not a note")
+    assert _broken() == (None, "checkpoint")
+    with pytest.raises(SystemExit) as info:
+        call_command("audit_verify")
+    assert info.value.code == 1 and "external checkpoint is invalid" in capsys.readouterr().err

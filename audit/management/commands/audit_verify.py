@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from audit import checkpoints, merkle, notes, tree
 from audit.models import Checkpoint
@@ -48,11 +49,17 @@ class Command(BaseCommand):
             if show_progress and total:
                 self.stderr.write(f"\rverifying {done}/{total} ({done * 100 // total}%)", ending="")
 
-        result = verify(progress=progress, external=external)
+        try:
+            result = verify(progress=progress, external=external)
+        except (DatabaseError, OSError, ValueError) as exc:  # not tampering, but not verified either
+            self._fail(f"audit log NOT VERIFIED: {type(exc).__name__}: {exc}")
         if show_progress:
             self.stderr.write("")
         if not result.ok:
-            where = f"seq {result.first_bad_seq}" if result.first_bad_seq is not None else "an unsequenced event"
+            if result.first_bad_seq is not None:
+                where = f"seq {result.first_bad_seq}"
+            else:
+                where = "the checkpoint directory" if result.problem == "checkpoint" else "an unsequenced event"
             self._fail(f"audit log BROKEN at {where}: {result.message} ({result.count} events verified before it)")
         extra = f"; newest checkpoint {result.checkpoint_size}"
         if result.external_size:
