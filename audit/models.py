@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 GENESIS_HASH = "0" * 64
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained record. Written only through audit.record()."""
+    """One append-only record. Written only through audit.record(), with `hash`, the RFC 6962
+    leaf hash of its contents; `seq` stays empty until the sequencer puts it in the tree.
 
-    seq = models.BigIntegerField(primary_key=True)
+    Events written before the Merkle log (decision 0009) keep their HMAC chain in
+    `legacy_prev_hash` and `legacy_hmac`; they are the tree's first leaves.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
     at = models.DateTimeField(db_index=True)
     kind = models.CharField(max_length=64)
     actor = models.CharField(max_length=255, blank=True)
@@ -20,8 +27,9 @@ class AuditEvent(models.Model):
     tier = models.SmallIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=32, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    legacy_prev_hash = models.CharField(max_length=64, blank=True, default="")
+    legacy_hmac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["seq"]
@@ -32,26 +40,46 @@ class AuditEvent(models.Model):
             models.Index(fields=["workflow", "seq"], name="audit_workflow_seq"),
             models.Index(fields=["system", "seq"], name="audit_system_seq"),
             models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
+            # What the sequencer reads: the few events not yet in the tree.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsequenced"),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.kind} {self.outcome}".strip()
+        where = f"#{self.seq}" if self.seq is not None else f"(pending {self.pk})"
+        return f"{where} {self.kind} {self.outcome}".strip()
 
 
-class ChainHead(models.Model):
-    """The single row every append locks: it serializes appends so the chain never forks."""
+class TreeNode(models.Model):
+    """The hash of a perfect subtree of 2**level leaves, starting at leaf index * 2**level.
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    Level 0 (the leaves) lives in AuditEvent.hash; levels above are written by the sequencer
+    as they complete, so any proof needs only O(log n) rows.
+    """
 
-    class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chainhead_singleton")]
+    pk = models.CompositePrimaryKey("level", "index")
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
 
 
 class Checkpoint(models.Model):
-    """A signed statement of the chain head (seq and hash), made periodically. Signed with an
-    Ed25519 key separate from the HMAC key, it proves no tail was cut off after it."""
+    """A signed checkpoint of the tree (C2SP tlog-checkpoint in a signed note). Append-only;
+    the same note is also written to WARDEN_CHECKPOINT_DIR and sent to witnesses."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    note = models.TextField()
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-tree_size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint of size {self.tree_size}"
+
+
+class LegacyCheckpoint(models.Model):
+    """A checkpoint of the old HMAC chain head (before 0009): still verified, never written."""
 
     seq = models.BigIntegerField()
     hash = models.CharField(max_length=64)
@@ -62,12 +90,9 @@ class Checkpoint(models.Model):
     class Meta:
         ordering = ["-seq"]
 
-    def __str__(self) -> str:
-        return f"checkpoint at seq {self.seq}"
-
 
 class VerificationRun(models.Model):
-    """A chain verification started from the browser, with its progress."""
+    """A verification started from the browser, with its progress."""
 
     started_by = models.CharField(max_length=255)
     started_at = models.DateTimeField(auto_now_add=True)

@@ -1,6 +1,6 @@
 """Audit events in the shape of OCSF (Open Cybersecurity Schema Framework) 1.1, class API
-Activity (6003), for a SIEM. Warden's own fields travel in `unmapped`, with the chain's
-hashes, so a SIEM can verify what it received."""
+Activity (6003), for a SIEM. Warden's own fields travel in `unmapped`, with the event's leaf
+hash (and, in an export with proofs, its inclusion proof), so a SIEM can verify what it received."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def to_ocsf(event: dict[str, Any]) -> dict[str, Any]:
         "message": f"{event['kind']} {outcome}".strip(),
         "metadata": {
             "version": OCSF_VERSION,
-            "uid": str(event["seq"]),
-            "sequence": event["seq"],
+            "uid": str(event["seq"]) if event.get("seq") is not None else f"pending:{event['hash']}",
+            "sequence": event.get("seq"),
             "correlation_uid": event.get("session") or None,
             "log_name": "warden.audit",
             "log_provider": "warden",
@@ -55,6 +55,6 @@ def to_ocsf(event: dict[str, Any]) -> dict[str, Any]:
         "api": {"operation": event["kind"], "service": {"name": event.get("system") or "warden"}},
         "unmapped": {
             key: event.get(key)
-            for key in ("workflow", "system", "data_type", "action", "tier", "outcome", "details", "prev_hash", "hash")
+            for key in ("workflow", "system", "data_type", "action", "tier", "outcome", "details", "seq", "hash")
         },
     }

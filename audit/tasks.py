@@ -3,15 +3,18 @@ from __future__ import annotations
 from celery import shared_task
 
 from audit.chain import verify
-from audit.checkpoints import create_checkpoint
 from audit.models import VerificationRun
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def checkpoint_chain() -> int | None:
-    """Periodic: sign the chain head."""
-    checkpoint = create_checkpoint()
-    return checkpoint.seq if checkpoint else None
+def sequence() -> int:
+    """The SQLite quickstart's sequencer: beat runs it every second in the worker.
+
+    In production the `audit_sequencer` process does this; the advisory lock makes a stray
+    call here wait for it rather than race it."""
+    from audit.sequencer import sequence_now
+
+    return sequence_now()
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -14,9 +14,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import merkle, notes, tree
 from audit.chain import label
 from audit.export import iter_csv, iter_jsonl
-from audit.models import AuditEvent, VerificationRun
+from audit.models import AuditEvent, Checkpoint, VerificationRun
 
 PAGE_SIZE = 50
 # The audit app sits below governance, so it names the roles' groups itself (governance.roles.Role).
@@ -50,10 +51,12 @@ def _when(value: str, *, end: bool = False) -> datetime | None:
 
 
 def filtered(params: Any) -> tuple[QuerySet[AuditEvent], dict[str, str], list[str]]:
-    """Events matching the browser's filters. Every filter uses an index that leads with its column."""
+    """Sequenced events matching the browser's filters (the API's too). Every filter uses an
+    index that leads with its column. Events still waiting for the sequencer are left out:
+    they have no place in the log yet, and keyset pages run on seq."""
     values = {key: (params.get(key) or "").strip() for key in (*FILTERS, "since", "until")}
     errors: list[str] = []
-    events = AuditEvent.objects.all()
+    events = AuditEvent.objects.filter(seq__isnull=False)
     for key in FILTERS:
         if values[key]:
             column = "actor" if key == "agent" else key
@@ -91,15 +94,48 @@ def browse(request: HttpRequest) -> HttpResponse:
             "query": query,
             "first_page": not before,
             "runs": VerificationRun.objects.order_by("-started_at")[:1],
+            "pending": AuditEvent.objects.filter(seq__isnull=True).count(),
+            "checkpoint": Checkpoint.objects.order_by("-tree_size").values("tree_size", "signed_at").first(),
         },
     )
+
+
+def inclusion(seq: int) -> dict[str, Any]:
+    """Whether the event at `seq` is proved included in the newest checkpoint, checked here
+    exactly as an outside verifier would: signature, then the path from its leaf to the root."""
+    event = AuditEvent.objects.filter(seq=seq).values("seq", "hash").first()
+    checkpoint = Checkpoint.objects.order_by("-tree_size").first()
+    if event is None:
+        return {"state": "absent"}
+    if checkpoint is None or checkpoint.tree_size < seq:
+        return {"state": "pending"}
+    try:
+        body = notes.open_checkpoint(checkpoint.note, notes.verifier(), notes.origin())
+        proof = tree.inclusion_proof(seq, body.size)
+    except (notes.NoteError, tree.TreeDataMissing) as exc:
+        return {"state": "broken", "reason": str(exc), "checkpoint": checkpoint}
+    holds = merkle.verify_inclusion(seq - 1, body.size, bytes.fromhex(event["hash"]), proof, body.root)
+    return {
+        "state": "included" if holds else "broken",
+        "reason": "" if holds else "its inclusion proof does not lead to the checkpoint's root",
+        "checkpoint": checkpoint,
+        "proof": [p.hex() for p in proof],
+    }
+
+
+@login_required
+@require_GET
+def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
+    _require_auditor(request)
+    event = get_object_or_404(AuditEvent, seq=seq)
+    return render(request, "audit/event.html", {"event": event, "inclusion": inclusion(seq)})
 
 
 @login_required
 @require_GET
 def session_timeline(request: HttpRequest, session: str) -> HttpResponse:
     _require_auditor(request)
-    events = list(AuditEvent.objects.filter(session=session).order_by("seq")[:2000])
+    events = list(AuditEvent.objects.filter(session=session, seq__isnull=False).order_by("seq")[:2000])
     return render(request, "audit/timeline.html", {"session": session, "events": events})
 
 

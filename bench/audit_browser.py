@@ -36,19 +36,18 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO audit_auditevent (seq, at, kind, actor, session, workflow, system, data_type, action, tier,
-                                          outcome, details, prev_hash, hash)
-            SELECT g, now() - make_interval(secs => %s - g),
+            INSERT INTO audit_auditevent (id, seq, at, kind, actor, session, workflow, system, data_type, action,
+                                          tier, outcome, details, legacy_prev_hash, legacy_hmac, hash)
+            SELECT g, g, now() - make_interval(secs => %s - g),
                    (ARRAY['action.executing','action.executed','action.denied','session.started',
                           'approval.decided','policy.updated'])[1 + g %% 6],
                    'agent:bot-' || (g %% 50), 'sess-' || (g / 20), 'wf-' || (g %% 7), 'sys-' || (g %% 5), '',
                    'act-' || (g %% 30), 1 + g %% 4, (ARRAY['succeeded','denied','executing'])[1 + g %% 3],
-                   jsonb_build_object('i', g), repeat('0', 64), repeat('f', 64)
+                   jsonb_build_object('i', g), '', '', repeat('f', 64)
             FROM generate_series(1, %s) AS g
         """,
             [args.events, args.events],
         )
-        cursor.execute("UPDATE audit_chainhead SET seq = %s", [args.events])
         cursor.execute("ANALYZE audit_auditevent")
     print(f"generated {args.events:,} events in {time.perf_counter() - t0:.1f} s")
     from tests.approvals.conftest import make_user

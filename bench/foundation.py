@@ -1,5 +1,7 @@
 """Foundation benchmarks: decide() calls/s, audit appends/s (1 and 8 writers), verify events/s.
 
+bench/audit_log.py compares the audit log against plain inserts and a raw read loop.
+
     .venv/bin/python bench/foundation.py              # SQLite and PostgreSQL
     .venv/bin/python bench/foundation.py --db sqlite  # one database only
 
@@ -88,51 +90,17 @@ def bench_appends(database_url: str, writers: int, per_writer: int) -> float:
 
 
 def fill_chain(total: int) -> None:
-    """Append `total` valid events in bulk (the hash is computed exactly as record() does)."""
-    from django.db import transaction
-    from django.utils import timezone
+    """Append `total` events in bulk and sequence them (see bench.audit_log.fill)."""
+    from bench.audit_log import fill
 
-    from audit.chain import _iso, compute_hash
-    from audit.models import AuditEvent, ChainHead
-
-    head = ChainHead.objects.get(pk=1)
-    seq, prev = head.seq, head.hash
-    batch: list[AuditEvent] = []
-    with transaction.atomic():
-        for i in range(total):
-            seq += 1
-            at = timezone.now()
-            fields = {
-                "seq": seq,
-                "at": _iso(at),
-                "kind": "bench.fill",
-                "actor": "system:bench",
-                "session": "",
-                "workflow": "refund-triage",
-                "system": "crm",
-                "data_type": "",
-                "action": "crm.get_customer",
-                "tier": 1,
-                "outcome": "allowed",
-                "details": {"i": i, "customer_id": f"C-{i:06d}"},
-            }
-            digest = compute_hash(prev, fields)
-            batch.append(
-                AuditEvent(at=at, prev_hash=prev, hash=digest, **{k: v for k, v in fields.items() if k != "at"})
-            )
-            prev = digest
-            if len(batch) == 5000:
-                AuditEvent.objects.bulk_create(batch)
-                batch = []
-        AuditEvent.objects.bulk_create(batch)
-        ChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+    fill(total)
 
 
 def bench_verify(total: int) -> tuple[float, int]:
     from audit.chain import verify
     from audit.models import AuditEvent
 
-    missing = total - AuditEvent.objects.count()
+    missing = total - AuditEvent.objects.filter(seq__isnull=False).count()
     if missing > 0:
         fill_chain(missing)
     start = time.perf_counter()
@@ -183,7 +151,7 @@ def main() -> None:
                 conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
             runs.append(("postgres", url))
         for label, url in runs:
-            env = {**os.environ, "WARDEN_DATA_DIR": tmp}
+            env = {**os.environ, "WARDEN_DATA_DIR": tmp, "WARDEN_CHECKPOINT_DIR": f"{tmp}/{label}-checkpoints"}
             subprocess.run(
                 [sys.executable, __file__, "--events", str(args.events), "--worker", label, url], check=True, env=env
             )

@@ -37,12 +37,41 @@ def _dev_fernet_key(label: str) -> str:
 
 
 SECRET_KEY = _required_secret("SECRET_KEY", "insecure-dev-only-secret-key-do-not-use-in-production")
-# The audit chain's HMAC key. Separate from SECRET_KEY so that rotating one never breaks the other.
+# Keys the fingerprints of never-persist values, and verifies the HMAC chain of events written
+# before the Merkle log (0009). Separate from SECRET_KEY so that rotating one never breaks the other.
 WARDEN_AUDIT_KEY = _required_secret("WARDEN_AUDIT_KEY", "insecure-dev-only-audit-key")
-# Ed25519 key that signs checkpoints of the chain head; kept apart from the HMAC key.
-WARDEN_CHECKPOINT_KEY = _required_secret(
-    "WARDEN_CHECKPOINT_KEY", base64.b64encode(hashlib.sha256(b"warden-dev-checkpoint-key").digest()).decode()
+
+# The audit log (audit/, docs/decisions/0009). Checkpoints are C2SP signed notes; only the
+# audit_sequencer process needs the Ed25519 private key, everything else the public key.
+WARDEN_CHECKPOINT_ORIGIN = env_str("WARDEN_CHECKPOINT_ORIGIN", "warden.local/audit")
+WARDEN_CHECKPOINT_KEY = env_secret("WARDEN_CHECKPOINT_KEY") or (
+    base64.b64encode(hashlib.sha256(b"warden-dev-checkpoint-key").digest()).decode() if DEBUG else ""
 )
+
+
+def _checkpoint_public_key(private: str) -> str:
+    """The public half of a private key given in settings, so one process may be given only that."""
+    if not private:
+        return ""
+    from audit.notes import load_private_key, raw_public
+
+    return base64.b64encode(raw_public(load_private_key(private).public_key())).decode()
+
+
+WARDEN_CHECKPOINT_PUBLIC_KEY = env_str("WARDEN_CHECKPOINT_PUBLIC_KEY") or _checkpoint_public_key(WARDEN_CHECKPOINT_KEY)
+if not WARDEN_CHECKPOINT_PUBLIC_KEY:
+    raise ImproperlyConfigured(
+        "WARDEN_CHECKPOINT_PUBLIC_KEY is not set. Set it to the public key of the audit sequencer's "
+        "WARDEN_CHECKPOINT_KEY (manage.py audit_sequencer --public-key prints it), or set DEBUG=1."
+    )
+# Checkpoints are also written here, outside the database, and POSTed to these witnesses.
+WARDEN_CHECKPOINT_DIR = env_str("WARDEN_CHECKPOINT_DIR", str(DATA_DIR / "checkpoints"))
+WARDEN_WITNESS_URLS = env_list("WARDEN_WITNESS_URLS")
+WARDEN_WITNESS_TIMEOUT = float(env_int("WARDEN_WITNESS_TIMEOUT_MS", 2000)) / 1000
+WARDEN_SEQUENCER_BATCH = env_int("WARDEN_SEQUENCER_BATCH", 2000)
+WARDEN_SEQUENCER_POLL_MS = env_int("WARDEN_SEQUENCER_POLL_MS", 5)
+# Readiness and metrics report the sequencer as lagging past this many seconds.
+WARDEN_AUDIT_MAX_LAG_SECONDS = env_int("WARDEN_AUDIT_MAX_LAG_SECONDS", 30)
 # Fernet keys for ServiceCredential secrets, newest first, comma-separated (MultiFernet).
 WARDEN_SECRET_KEYS = [
     key.strip()
@@ -287,10 +316,6 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     "sweep-sessions": {"task": "agents.tasks.sweep", "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30))},
-    "checkpoint-audit-chain": {
-        "task": "audit.tasks.checkpoint_chain",
-        "schedule": float(env_int("WARDEN_CHECKPOINT_SECONDS", 300)),
-    },
     "enforce-access-reviews": {
         "task": "agents.tasks.enforce_access_reviews",
         "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600)),
@@ -304,6 +329,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("WARDEN_ROTATION_CHECK_SECONDS", 3600)),
     },
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The quickstart has no audit_sequencer process: beat has the worker sequence the log.
+    CELERY_BEAT_SCHEDULE["sequence-audit-log"] = {
+        "task": "audit.tasks.sequence",
+        "schedule": float(env_int("WARDEN_SEQUENCER_BEAT_SECONDS", 1)),
+    }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # The model. With ANTHROPIC_API_KEY and no base URL the runner talks to Claude; the demo and

@@ -55,6 +55,15 @@ def _bypass_append_only() -> Iterator[None]:
                 cursor.execute("SET session_replication_role = DEFAULT")
 
 
+@pytest.fixture(autouse=True)
+def _checkpoint_dir(settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test its own checkpoint directory: the directory outlives the test database, and
+    checkpoints of another test's log would read as a cut-off tail."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    settings.WARDEN_CHECKPOINT_DIR = str(folder)
+    return folder
+
+
 @pytest.fixture
 def tamper() -> Callable[[str, list], None]:
     def run(sql: str, params: list | None = None) -> None:

@@ -159,7 +159,6 @@ class EventOut(serializers.ModelSerializer):
             "tier",
             "outcome",
             "details",
-            "prev_hash",
             "hash",
         ]
 

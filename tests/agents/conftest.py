@@ -34,12 +34,13 @@ class Kinds:
     def mark(self) -> None:
         from audit.models import AuditEvent
 
-        self.start = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        # By id (insert order): events get their seq only when the sequencer runs.
+        self.start = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     def __call__(self) -> list[str]:
         from audit.models import AuditEvent
 
-        return list(AuditEvent.objects.filter(seq__gt=self.start).order_by("seq").values_list("kind", flat=True))
+        return list(AuditEvent.objects.filter(id__gt=self.start).order_by("id").values_list("kind", flat=True))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+import audit
 from agents.api.auth import api_token_create
 from agents.models import ActionRequest, AgentSession
 from approvals.services import action_request_decide
@@ -111,6 +112,7 @@ def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -
 
 def test_compliance_reads_the_audit_trail_with_a_personal_token(start, compliance_token) -> None:
     start()
+    audit.sequence_now()  # the API lists the log: events that have their seq
     client = bearer(APIClient(), compliance_token)
     page = client.get("/api/v1/audit/events", {"kind": "session.started", "limit": 1}).json()
     assert len(page["events"]) == 1 and page["events"][0]["kind"] == "session.started"

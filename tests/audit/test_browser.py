@@ -35,6 +35,7 @@ def fill(n: int) -> None:
             outcome="ok" if i % 2 else "denied",
             details={"i": i},
         )
+    audit.sequence_now()
 
 
 def seqs(response) -> list[int]:
@@ -77,7 +78,7 @@ def test_verification_from_the_browser_names_the_tampered_row(carol, tamper) -> 
         celery_app.conf.task_always_eager = False
     run = VerificationRun.objects.get()
     assert (run.status, run.first_bad_seq) == ("broken", 17)
-    assert "The chain is broken at seq 17" in response.content.decode()
+    assert "The log is broken at seq 17" in response.content.decode()
     progress = carol.get(reverse("audit:verify_status", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert 'value="100"' in progress.content.decode()
 
@@ -95,6 +96,29 @@ def test_exports_stream_ocsf_and_csv(carol) -> None:
     assert carol.get("/audit/export.xml").status_code == 404
 
 
+def test_an_event_page_shows_its_inclusion_in_the_latest_checkpoint(carol) -> None:
+    fill(10)
+    fill(3)  # a newer checkpoint, of size 13
+    page = carol.get(reverse("audit:event", args=[4])).content.decode()
+    assert "Included in the latest checkpoint" in page and "checkpoint of 13 events" in page
+    assert carol.get(reverse("audit:event", args=[99])).status_code == 404
+
+
+def test_an_event_page_says_when_the_proof_fails(carol, tamper) -> None:
+    fill(8)
+    tamper('UPDATE audit_treenode SET hash = %s WHERE level = 2 AND "index" = 1', ["0" * 64])
+    page = carol.get(reverse("audit:event", args=[2])).content.decode()
+    assert "Not proved" in page and "Included" not in page
+
+
+def test_the_browser_lists_sequenced_events_and_counts_the_rest(carol) -> None:
+    fill(3)
+    audit.record("test.pending", "system:test")
+    response = carol.get(reverse("audit:browse"))
+    assert seqs(response) == [3, 2, 1]
+    assert "1 event awaiting the sequencer" in response.content.decode()
+
+
 @pytest.mark.parametrize("roles", [(), ("reviewer",), ("admin",)])
 def test_others_get_403(db, roles) -> None:
     client = Client()
@@ -102,6 +126,7 @@ def test_others_get_403(db, roles) -> None:
     assert client.get(reverse("audit:browse")).status_code == 403
     assert client.get(reverse("audit:export", args=["csv"])).status_code == 403
     assert client.post(reverse("audit:verify")).status_code == 403
+    assert client.get(reverse("audit:event", args=[1])).status_code == 403
 
 
 def test_security_staff_may_browse(db) -> None:

@@ -1,0 +1,72 @@
+"""Verifying an export with proofs, with no database and no secret: only the export, a signed
+checkpoint and the log's public key. What an auditor runs on their own machine."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from audit import merkle, notes
+from audit.canonical import chain_json
+
+# OCSF fields that repeat what the leaf commits to: they must agree with it.
+_MIRRORED = ("workflow", "system", "data_type", "action", "tier", "outcome", "details")
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    ok: bool
+    count: int
+    tree_size: int
+    complete: bool = False
+    first_bad_seq: int | None = None
+    message: str = ""
+
+
+def verify_export(lines: Iterable[str], checkpoint_note: str, public_key: str) -> OfflineResult:
+    try:
+        first_line = checkpoint_note.split("\n", 1)[0]
+        name, public = notes.load_public_key(public_key, first_line)
+        body = notes.open_checkpoint(checkpoint_note, notes.Verifier(name, public))
+    except notes.NoteError as exc:
+        return OfflineResult(False, 0, 0, message=f"the checkpoint does not verify with this key: {exc}")
+    seen: set[int] = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        seq = None
+        try:
+            event = json.loads(line)
+            seq = event["metadata"]["sequence"]
+            proof = event["unmapped"]["proof"]
+            problem = _check(event, proof, seq, body)
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            problem = f"line {number} is not an event with a proof ({type(exc).__name__}: {exc})"
+        if problem is None and seq in seen:
+            problem = f"seq {seq} appears twice"
+        if problem is not None:
+            return OfflineResult(False, len(seen), body.size, first_bad_seq=seq, message=problem)
+        seen.add(seq)
+    complete = len(seen) == body.size
+    return OfflineResult(True, len(seen), body.size, complete=complete)
+
+
+def _check(event: dict, proof: dict, seq: object, body: notes.CheckpointBody) -> str | None:
+    if not isinstance(seq, int) or proof["leaf_index"] != seq - 1:
+        return f"seq {seq}: the proof is for another leaf"
+    if proof["tree_size"] != body.size:
+        return (
+            f"seq {seq}: proved against a tree of size {proof['tree_size']}, but the checkpoint is of size "
+            f"{body.size}; export with --size {body.size}, or use the checkpoint the export names"
+        )
+    entry = proof["entry"]
+    if entry["kind"] != event["api"]["operation"] or any(event["unmapped"].get(key) != entry[key] for key in _MIRRORED):
+        return f"seq {seq}: the event's fields differ from the entry its proof covers"
+    leaf = merkle.leaf_hash(chain_json(entry))
+    path = [base64.b64decode(p, validate=True) for p in proof["inclusion_proof"]]
+    if not merkle.verify_inclusion(seq - 1, body.size, leaf, path, body.root):
+        return f"seq {seq}: altered: its contents and proof do not lead to the checkpoint's root"
+    return None
