@@ -2,9 +2,10 @@
 can append to the audit trail but never rewrite it.
 
 The audit tables are every table whose name starts with `audit_`, whatever the audit app adds
-later: the runtime role gets SELECT and INSERT on them and nothing else. Two of them are
-bookkeeping that holds no events and is updated in place (the chain head, which every append
-moves, and the progress of verification runs); they also get UPDATE. No audit table ever gets
+later: the runtime role gets SELECT and INSERT on them and nothing else, with two exceptions.
+The events table also grants UPDATE of its `seq` column alone, which the sequencer sets once
+(the append-only trigger refuses every other change, and setting a seq that is already set);
+the progress of verification runs is bookkeeping that holds no events and is updated in place. No audit table ever gets
 DELETE, TRUNCATE, TRIGGER or REFERENCES, and the runtime role owns no table, so it cannot
 `ALTER TABLE ... DISABLE TRIGGER`. Every other table gets ordinary read and write access.
 
@@ -23,7 +24,9 @@ AUDIT_PREFIX = "audit_"
 AUDIT_LIKE = r"audit\_%"
 # Audit tables the app updates in place. They hold no events: a forged chain head is caught by
 # verification against the events and the signed checkpoints.
-AUDIT_BOOKKEEPING = frozenset({"audit_chainhead", "audit_verificationrun"})
+AUDIT_BOOKKEEPING = frozenset({"audit_verificationrun"})
+# Columns the runtime role may set on an audit table (the sequencer numbers events once).
+AUDIT_COLUMN_UPDATES = {"audit_auditevent": ("seq",)}
 READ_ONLY = frozenset({"django_migrations"})
 FORBIDDEN_ON_AUDIT = ("DELETE", "TRUNCATE", "TRIGGER", "REFERENCES")
 
@@ -75,6 +78,13 @@ def statements(cursor: Any, *, owner: str, app: str) -> list[sql.Composable]:
                 sql.SQL(", ").join(sql.SQL(p) for p in privileges_for(table.name)), db(table.name), db(app)
             )
         )
+        columns = AUDIT_COLUMN_UPDATES.get(table.name)
+        if columns:
+            out.append(
+                sql.SQL("GRANT UPDATE ({}) ON TABLE {} TO {}").format(
+                    sql.SQL(", ").join(db(c) for c in columns), db(table.name), db(app)
+                )
+            )
     out.append(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(db(schema), db(app)))
     return out
 

@@ -49,6 +49,8 @@ def verify_export(lines: Iterable[str], checkpoint_note: str, public_key: str) -
             problem = f"seq {seq} appears twice"
         if problem is not None:
             return OfflineResult(False, len(seen), body.size, first_bad_seq=seq, message=problem)
+        if not isinstance(seq, int):
+            return OfflineResult(False, len(seen), body.size, message=f"line {number} has no sequence number")
         seen.add(seq)
     complete = len(seen) == body.size
     return OfflineResult(True, len(seen), body.size, complete=complete)

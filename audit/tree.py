@@ -22,7 +22,8 @@ def nodes(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     found: dict[tuple[int, int], bytes] = {}
     if leaves:
         for seq, value in AuditEvent.objects.filter(seq__in=leaves).values_list("seq", "hash"):
-            found[(0, seq - 1)] = bytes.fromhex(value)
+            if seq is not None:  # the filter on seq__in already excludes unsequenced events
+                found[(0, seq - 1)] = bytes.fromhex(value)
     upper = [key for key in wanted if key[0] > 0]
     if upper:
         query = Q()

@@ -107,7 +107,8 @@ class _Pass:
         self.signed = signed  # tree size -> root that must hold at that size
         self.external = external
         self.where = where
-        self.ext_start, self.ext_leaves = 0, []  # a window of the external leaves
+        self.ext_start = 0
+        self.ext_leaves: list[bytes] = []  # a window of the external leaves
         self.legacy_prev = GENESIS_HASH
         self.count = 0
         self.made: list[tuple[int, int, bytes]] = []

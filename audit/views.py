@@ -161,7 +161,7 @@ def verify_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def export(request: HttpRequest, fmt: str) -> HttpResponse:
+def export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     """Streamed, so memory stays flat however many events match."""
     _require_auditor(request)
     events, _, errors = filtered(request.GET)
