@@ -31,7 +31,7 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
         AuditEvent.objects.filter(
             actor=f"agent:{agent.name}", kind__in=["action.executing", "action.allowed"], at__gte=since
         )
-        .order_by("seq")
+        .order_by("id")
         .values_list("workflow", "details", "at")
     )
     for workflow_name, details, at in events.iterator():
@@ -39,7 +39,7 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
             used[(workflow_name, obj, mode)] = at.isoformat()
     last = (
         AuditEvent.objects.filter(kind="session.started", details__agent=agent.name)
-        .order_by("-seq")
+        .order_by("-id")
         .values_list("at", flat=True)
         .first()
     )

@@ -252,9 +252,7 @@ class Lifecycle(RuleBasedStateMachine):
             return
         assert self.decisions[0] == self.decisions[1]
         kinds = [
-            list(
-                AuditEvent.objects.filter(session=str(world.session.pk)).order_by("seq").values_list("kind", flat=True)
-            )
+            list(AuditEvent.objects.filter(session=str(world.session.pk)).order_by("id").values_list("kind", flat=True))
             for world in self.worlds
         ]
         assert kinds[0] == kinds[1]
@@ -267,7 +265,7 @@ class Lifecycle(RuleBasedStateMachine):
         if not hasattr(self, "worlds"):
             return
         for world in self.worlds:
-            events = AuditEvent.objects.filter(session=str(world.session.pk)).order_by("seq")
+            events = AuditEvent.objects.filter(session=str(world.session.pk)).order_by("id")
             by_request: dict[str, list[str]] = {}
             session_path: list[str] = []
             for kind, details in events.values_list("kind", "details"):
