@@ -51,6 +51,10 @@ ACTION_KINDS: dict[str, str] = {
     A.REPORTED: "action.reported",
 }
 
+# States in which a call used its grants (the evidence recertification reads): its events carry
+# the grants, whoever executed it.
+USED_GRANTS = frozenset({A.ALLOWED, A.EXECUTING, A.APPROVED, A.REPORTED, A.SUCCEEDED})
+
 SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
     S.ACTIVE: frozenset({S.AWAITING_APPROVAL, S.COMPLETED, S.TERMINATED, S.HANDED_OFF}),
     S.AWAITING_APPROVAL: frozenset({S.ACTIVE, S.COMPLETED, S.TERMINATED, S.HANDED_OFF}),
@@ -100,7 +104,12 @@ def _record_action_event(
         tier=ar.tier,
         outcome=outcome,
         # Every session event names its agent, whoever the actor was (a reviewer, the gateway).
-        details={"action_request": str(ar.id), "agent": session.agent.name, **(details or {})},
+        details={
+            "action_request": str(ar.id),
+            "agent": session.agent.name,
+            **({"grants_used": ar.grants_used} if ar.status in USED_GRANTS else {}),
+            **(details or {}),
+        },
     )
 
 

@@ -12,6 +12,16 @@ from audit.models import AuditEvent
 from governance.models import AgentIdentity, Campaign, ServiceCredential
 
 UNUSED_DAYS = 90
+USE_KINDS = ("action.allowed", "action.executing", "action.released", "action.reported", "action.executed")
+
+
+def _unused_flag(agent: AgentIdentity) -> str:
+    """Why a grant shows no use: a new agent has simply not had the time."""
+    age = timezone.now() - agent.created_at
+    if age < timedelta(days=UNUSED_DAYS):
+        days = age.days
+        return f"no use yet: the agent was created {days} day{'s' if days != 1 else ''} ago"
+    return f"not used in {UNUSED_DAYS} days: consider revoking"
 
 
 def agents_in_scope(scope: str, value: str) -> QuerySet[AgentIdentity]:
@@ -27,10 +37,11 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
     """Workflows, grants (each with its last use), tiers, credentials and the agent's last use."""
     since = timezone.now() - timedelta(days=UNUSED_DAYS)
     used: dict[tuple[str, str, str], str] = {}
+    # Every path that uses a grant writes one of these, naming the agent whoever the actor was:
+    # the runner (executing, executed), an external runtime (allowed, reported), a reviewer's
+    # approval of a tier 3 call (released).
     events = (
-        AuditEvent.objects.filter(
-            actor=f"agent:{agent.name}", kind__in=["action.executing", "action.allowed"], at__gte=since
-        )
+        AuditEvent.objects.filter(kind__in=USE_KINDS, details__agent=agent.name, at__gte=since)
         .order_by("id")
         .values_list("workflow", "details", "at")
     )
@@ -56,7 +67,7 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
                     "mode": grant.mode,
                     "sensitivity": grant.data_object.sensitivity,
                     "last_used": last_use,
-                    "flag": None if last_use else f"not used in {UNUSED_DAYS} days: consider revoking",
+                    "flag": None if last_use else _unused_flag(agent),
                 }
             )
         workflows.append(

@@ -37,6 +37,7 @@ def open_campaign(actor, **kwargs):
 def test_certify_one_revoke_another_and_the_report_lists_both(demo, carol) -> None:
     from agents import gateway
 
+    AgentIdentity.objects.update(created_at=timezone.now() - timedelta(days=200))  # long-standing agents
     campaign = open_campaign(carol)
     assert campaign.items.count() == 2
     session, token = sessions.start("support-bot", "ticket-triage", "test", "user:dana")
@@ -108,9 +109,38 @@ def test_the_campaign_pages(demo, carol) -> None:
     assert "Campaign Q4 opened for 2 agents" in response.content.decode()
     campaign = Campaign.objects.get()
     page = client.get(f"/campaigns/{campaign.pk}/").content.decode()
-    assert "0 of 2 decided" in page and "not used in 90 days" in page
+    assert "0 of 2 decided" in page and "the agent was created 0 days ago" in page
     bad = client.post("/campaigns/", {"name": "x", "scope": "all", "deadline": "someday", "overdue_policy": "suspend"})
     assert bad.status_code == 400 and "the deadline must be a date" in bad.content.decode()
     outsider = Client()
     outsider.force_login(make_user("rita", "reviewer"))
     assert outsider.get("/campaigns/").status_code == 403
+
+
+def test_an_approved_tier_3_action_counts_as_use_and_a_new_agent_is_not_called_unused(demo, carol) -> None:
+    from agents import gateway
+    from approvals.services import action_request_decide
+    from governance.recertification import effective_access
+    from tests.approvals.conftest import make_user
+
+    AgentIdentity.objects.filter(name="refund-bot").update(created_at=timezone.now() - timedelta(days=200))
+    _session, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
+    refund = {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "duplicate"}
+    result = gateway.authorize(token, "crm.issue_refund", refund, tool_use_id="t1")
+    from agents.models import ActionRequest
+
+    ar = ActionRequest.objects.get(pk=result.action_request_id)
+    action_request_decide(
+        action_request=ar,
+        reviewer=make_user("alice", "reviewer"),
+        decision="approve",
+        comment="",
+        params_hash=ar.params_hash,
+    )
+    evidence = effective_access(AgentIdentity.objects.get(name="refund-bot"))
+    grants = {(w["name"], g["data_object"], g["mode"]): g for w in evidence["workflows"] for g in w["grants"]}
+    assert grants[("refund-triage", "crm.refund", "write")]["last_used"]
+    assert grants[("refund-triage", "crm.note", "write")]["flag"].startswith("not used in 90 days")
+    fresh = effective_access(AgentIdentity.objects.get(name="support-bot"))
+    flags = {g["flag"] for w in fresh["workflows"] for g in w["grants"]}
+    assert flags == {"no use yet: the agent was created 0 days ago"}
