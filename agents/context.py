@@ -139,7 +139,7 @@ def _filter_record(record: Any, data_object: str, policy: ContextPolicy) -> Any:
 
 def filter_result(result: Any, policy: ContextPolicy) -> Any:
     """The model's (and the stored conversation's) view of a connector result."""
-    if not isinstance(result, dict) or "data_object" not in result:
+    if not isinstance(result, dict) or not isinstance(result.get("data_object"), str):
         # An untyped result cannot be classified, so none of its values pass.
         return {"data": summarize(result)}
     data_object = str(result["data_object"])
@@ -148,7 +148,7 @@ def filter_result(result: Any, policy: ContextPolicy) -> Any:
 
 def step_paths(view: Any, policy: ContextPolicy) -> list[list[Any]]:
     """Where in a filtered result the values to clear after the step are."""
-    if not isinstance(view, dict) or "data_object" not in view:
+    if not isinstance(view, dict) or not isinstance(view.get("data_object"), str):
         return []
     data_object, paths = view["data_object"], []
 
@@ -213,4 +213,9 @@ def describe_access(view: Any) -> dict[str, Any]:
     data = view.get("data")
     records = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
     fields = sorted({k for r in records if isinstance(r, dict) for k in r})
-    return {"data_object": view.get("data_object", ""), "records": len(records), "fields": fields}
+    data_object = view.get("data_object")
+    return {
+        "data_object": data_object if isinstance(data_object, str) else "",
+        "records": len(records),
+        "fields": fields,
+    }

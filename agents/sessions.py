@@ -184,8 +184,11 @@ def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, 
         .first()
     )
     now = timezone.now()
-    problem = check_token_row(row, now)
     session = row.session if row is not None else None
+    # The clock stops while a session waits for a reviewer (its expiry and its tokens' move by
+    # the pause when it resumes), so a paused session's token does not expire meanwhile.
+    paused = session is not None and session.status == AgentSession.Status.AWAITING_APPROVAL
+    problem = check_token_row(row, session.paused_at if paused and session and session.paused_at else now)
     if problem is not None:
         if row is not None and row.revoked_at is not None and session is not None:
             raise_alert(
@@ -195,7 +198,7 @@ def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, 
     assert row is not None and session is not None  # check_token_row found no problem
     if session.status != AgentSession.Status.ACTIVE and not (paused_ok and session.is_live):
         raise TokenInvalid(f"the session is {session.status.replace('_', ' ')}", session)
-    if session.expires_at <= now:
+    if session.expires_at <= (session.paused_at if paused and session.paused_at else now):
         expire(session)
         raise TokenInvalid("the session ran past its time limit and was terminated", session, terminated=True)
     if session.agent.status != AgentIdentity.Status.ACTIVE:

@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "action.allowed": "tier 1/2 allowed; the external runtime executes it",
     "action.executing": "Warden claimed the call and is executing it",
     "action.resumed": "a call that died mid-execution is executed again under its idempotency key",
+    "action.replayed": "the same call again under its tool_use_id: the first decision is answered again",
     "action.released": "approved: the quorum of reviewers was met",
     "action.rejected": "a reviewer rejected it, with a reason",
     "action.expired": "the approval came too late",

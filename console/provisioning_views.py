@@ -124,10 +124,11 @@ def workflow_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 @stepped_up
 def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
+    # Grid checkboxes are named grant:<mode>:<data object>; anything else is not a grant.
     access = [
-        {"data_object": key.split(":", 2)[2], "mode": key.split(":", 2)[1]}
-        for key in request.POST
-        if key.startswith("grant:")
+        {"data_object": parts[2], "mode": parts[1]}
+        for parts in (key.split(":", 2) for key in request.POST if key.startswith("grant:"))
+        if len(parts) == 3 and parts[1] and parts[2]
     ]
     tiers = []
     for action, tier, quorum, conditions in zip(

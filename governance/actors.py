@@ -110,5 +110,5 @@ def identities_of(user: Any) -> set[str]:
     if user.email:
         names |= {user.email, f"user:{user.email}", f"cli:{user.email}"}
     for identity in user.external_identities.all():
-        names |= {identity.subject, f"oidc:{identity.subject}"}
+        names |= {identity.subject, f"oidc:{identity.subject}", f"cli:{identity.subject}"}
     return {n.lower() for n in names if n}

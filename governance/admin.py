@@ -117,11 +117,10 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class WardenUserAdmin(UserAdmin):
-    readonly_fields = ("username", "groups", "user_permissions", "is_superuser", "is_staff", "last_login")
+class WardenUserAdmin(ReadOnlyAdmin, UserAdmin):
+    """People come from the identity provider: nothing about them is edited here (not their
+    email, their active flag, their roles or a password)."""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_urls(self) -> list[Any]:
+        # Drop UserAdmin's password-change view: no password is set through the admin.
+        return [u for u in super().get_urls() if "password" not in str(getattr(u, "pattern", ""))]

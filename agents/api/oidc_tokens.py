@@ -54,7 +54,9 @@ def verify_access_token(token: str) -> dict[str, Any]:
     audience = settings.WARDEN_API_AUDIENCE
     aud = claims.get("aud")
     auds = aud if isinstance(aud, list) else [aud]
-    if audience not in auds and claims.get("azp") != audience:
+    # `azp` names the client that asked for the token, not the API it is for: a token whose
+    # audience is another API is refused even when Warden's client asked for it.
+    if audience not in auds and (aud is not None or claims.get("azp") != audience):
         raise refuse("the access token was not issued for this API")
     if "nonce" in claims or str(claims.get("typ", "")).lower() == "id":
         raise refuse("an ID token is not an access token")  # ID tokens travel in URLs (logout)

@@ -78,6 +78,8 @@ class Text(serializers.CharField):
     characters (PostgreSQL text cannot hold them). The schema says so with a pattern."""
 
     def __init__(self, **kwargs: Any):
+        # Kept as sent: trimming would turn " " into a blank the schema says is allowed.
+        kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
         self.validators.append(RegexValidator(NO_NUL, "must not contain NUL characters"))
 

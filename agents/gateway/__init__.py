@@ -341,7 +341,9 @@ def _queue_for_approval(call: _Call) -> GatewayResult:
     with transaction.atomic():
         locked = AgentSession.objects.select_for_update().select_related("agent", "workflow").get(pk=session.pk)
         if locked.status != AgentSession.Status.ACTIVE:
-            return GatewayResult(DENY, call.decision.tier, f"the session is {locked.status.replace('_', ' ')}")
+            # Another call paused or ended the session since the token was checked: still a
+            # decided call, refused and audited like any other.
+            return _deny(call, f"the session is {locked.status.replace('_', ' ')}")
         ar = lifecycle.action_open(
             session=locked,
             status=Status.AWAITING_APPROVAL,
@@ -368,7 +370,9 @@ def _allow(call: _Call, *, execute: bool) -> GatewayResult:
 
     session = call.session
     with transaction.atomic():
-        problem = _reverify(session) if call.decision.tier == NOTIFY else None
+        # Read the session again under its row lock (tier 2 re-verifies everything): a call
+        # that raced a tier 4 termination or a pause is refused, never allowed in a dead session.
+        problem = _reverify(session) if call.decision.tier == NOTIFY else _still_active(session)
         if problem is None:
             ar = lifecycle.action_open(
                 session=session,
@@ -408,6 +412,13 @@ def raise_sensitivity(session: AgentSession, action: str) -> None:
     session.data_sensitivity = level
 
 
+def _still_active(session: AgentSession) -> str | None:
+    status = AgentSession.objects.select_for_update().filter(pk=session.pk).values_list("status", flat=True).first()
+    if status != AgentSession.Status.ACTIVE:
+        return f"the session is {str(status).replace('_', ' ')}"
+    return None
+
+
 def _reverify(session: AgentSession) -> str | None:
     """Tier 2: read session, tokens and agent again, locked, from the database (never a cache)."""
     fresh = AgentSession.objects.select_for_update().get(pk=session.pk)
@@ -441,6 +452,17 @@ def _replay(seen: ActionRequest, session: AgentSession, params: Any) -> GatewayR
         )
         seen.session = session
         return run_connector(seen, params)
+    audit.record(
+        "action.replayed",
+        session.agent,
+        session=session,
+        workflow=session.workflow,
+        system=seen.system,
+        action=seen.action,
+        tier=seen.tier,
+        outcome=seen.status,
+        details={"action_request": str(seen.id), "agent": session.agent.name, "tool_use_id": seen.tool_use_id},
+    )
     return result_of(seen)
 
 

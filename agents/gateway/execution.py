@@ -20,6 +20,7 @@ from agents.gateway import (
     ALLOW_NOTIFIED,
     APPROVE,
     DENY,
+    HUMAN_ONLY,
     GatewayResult,
     _snapshot,
     allowed,
@@ -32,6 +33,7 @@ from audit.actors import GATEWAY, SWEEPER
 from audit.canonical import params_hash
 from governance import crypto
 from governance.models import AgentIdentity, ServiceCredential, System, Workflow
+from governance.policy import decide
 
 Status = ActionRequest.Status
 
@@ -192,6 +194,13 @@ def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
         return "the authorized parameters cannot be read"
     if params_hash(sealed) != ar.params_hash:
         return "the parameters differ from the ones that were authorized"
+    # The policy may have changed while the call waited: decide it again, as it would be now.
+    # An approval never carries a call past what the current policy allows.
+    now = decide(_snapshot(session.workflow), ar.action, sealed)
+    if now.tier is None:
+        return f"the current policy refuses this call: {now.reason}"
+    if now.tier >= HUMAN_ONLY:
+        return "the current policy makes this action human-only (tier 4): it is never executed by an agent"
     return None
 
 
