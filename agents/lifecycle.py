@@ -148,13 +148,19 @@ def action_move(
 ) -> ActionRequest:
     """Move one ActionRequest to `target`, with its audit event, or raise IllegalTransition.
 
-    With locked=True the caller already holds the row lock in this transaction and `ar` was
-    read under it; otherwise the row is locked and read again here."""
+    With locked=True the caller holds the row lock, or a claim on the row (`executing`), and
+    `ar` is current; otherwise the row is locked and read again here. Either way the update is
+    conditional on the source state."""
     with transaction.atomic():
         if not locked:
             ar = ActionRequest.objects.select_for_update().get(pk=ar.pk)
         _check(ACTION_TRANSITIONS, ar.status, target, f"action request {ar.pk}")
-        ActionRequest.objects.filter(pk=ar.pk).update(status=target, updated_at=timezone.now(), **fields)
+        # Conditional on the source state: a row moved by someone else is never moved twice.
+        moved = ActionRequest.objects.filter(pk=ar.pk, status=ar.status).update(
+            status=target, updated_at=timezone.now(), **fields
+        )
+        if moved != 1:
+            raise IllegalTransition(f"action request {ar.pk} (moved meanwhile)", ar.status, target)
         ar.status = target
         for name, value in fields.items():
             setattr(ar, name, value)

@@ -107,6 +107,7 @@ def run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
             Status.FAILED,
             actor=GATEWAY,
             session=session,
+            locked=True,  # executing is a claim: only this caller moves the row from here
             error=error,
             executed_at=now,
             sealed_params="",
@@ -121,6 +122,7 @@ def run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
             Status.SUCCEEDED,
             actor=GATEWAY,
             session=session,
+            locked=True,  # executing is a claim: only this caller moves the row from here
             result=view,
             executed_at=now,
             sealed_params="",
