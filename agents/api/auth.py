@@ -103,34 +103,37 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
         return AgentPrincipal(session.agent, session), token
 
 
-class PausedSessionTokenAuthentication(authentication.BaseAuthentication):
-    """For status reads: session tokens stop authorizing while the session waits for a
-    reviewer, but the runtime must still be able to poll the action it is waiting for."""
+class PausedSessionTokenAuthentication(SessionTokenAuthentication):
+    """For status reads. verify_token already accepts a session that waits for a reviewer (its
+    clock is stopped), so this is the session-token check itself, under the name views know."""
 
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="warden-session"'
 
-    def authenticate(self, request: Request) -> tuple[AgentPrincipal, str] | None:
-        token = _bearer(request)
-        if token is None or not token.startswith(sessions.TOKEN_PREFIX):
-            return None
-        row = (
-            SessionToken.objects.select_related("session__agent", "session__workflow")
-            .filter(token_hash=sessions.hash_token(token))
-            .first()
-        )
-        problem = sessions.check_token_row(row)
+def alert_if_revoked(token: str) -> None:
+    """A credential of another kind than the endpoint takes is not checked by its
+    authentication: if it is a revoked one, still raise the alert (a revoked credential in use
+    is an alert wherever it is used)."""
+    if token.startswith(sessions.TOKEN_PREFIX):
+        row = SessionToken.objects.select_related("session").filter(token_hash=sessions.hash_token(token)).first()
         if row is not None and row.revoked_at is not None:
             sessions.raise_alert(
                 SecurityAlert.Kind.REVOKED_TOKEN,
                 f"a revoked token of session {row.session.id} was used",
                 session=row.session,
             )
-        if problem is None and row is not None and row.session.status not in AgentSession.LIVE:
-            problem = "the session is over"
-        if problem is not None or row is None:
-            raise exceptions.AuthenticationFailed(problem or "unknown session token")
-        return AgentPrincipal(row.session.agent, row.session), token
+    elif token.startswith(KEY_PREFIX):
+        key = AgentKey.objects.select_related("agent").filter(key_hash=_digest(token)).first()
+        if key is not None and key.revoked_at is not None:
+            _revoked_token_used(
+                f"a revoked agent key of agent {key.agent.name} was used",
+                {"agent": key.agent.name, "key_prefix": key.prefix},
+            )
+    elif token.startswith(API_TOKEN_PREFIX):
+        api = ApiToken.objects.select_related("user").filter(token_hash=_digest(token)).first()
+        if api is not None and api.revoked_at is not None:
+            _revoked_token_used(
+                f"a revoked API token of {api.user.get_username()} was used",
+                {"user": api.user.get_username(), "token_prefix": api.prefix},
+            )
 
 
 def _revoked_token_used(summary: str, details: dict[str, Any]) -> None:

@@ -70,3 +70,9 @@ class WardenAPIView(APIView):
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait() or 1.0)
         super().perform_authentication(request)
+        if not getattr(request.user, "is_authenticated", False):
+            from agents.api.auth import _bearer, alert_if_revoked
+
+            token = _bearer(request)
+            if token:
+                alert_if_revoked(token)

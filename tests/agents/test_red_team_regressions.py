@@ -165,3 +165,25 @@ def test_a_replay_is_audited(demo) -> None:
     gateway.authorize(token, "crm.get_customer", {"customer_id": "C-1001"}, tool_use_id="t1")
     assert AuditEvent.objects.filter(session=str(session.pk), kind="action.replayed").count() == 1
     assert TierAssignment.objects.exists()
+
+
+def test_a_revoked_credential_raises_an_alert_on_an_endpoint_that_takes_another_kind(demo) -> None:
+    from agents.api.auth import agent_key_create
+    from agents.models import AgentKey
+    from governance.models import AgentIdentity
+    from tests.api.conftest import bearer
+
+    key = agent_key_create(AgentIdentity.objects.get(name="refund-bot"))
+    started = bearer(APIClient(), key).post("/api/v1/sessions/", {"workflow": "refund-triage"}, format="json").json()
+    token = started["token"]
+    sessions.terminate(AgentSession.objects.get(pk=started["session_id"]), reason="done", actor="system:test")
+    AgentKey.objects.update(revoked_at=timezone.now())
+    before = SecurityAlert.objects.filter(kind="revoked_token").count()
+    assert bearer(APIClient(), token).post(
+        "/api/v1/sessions/", {"workflow": "refund-triage"}, format="json"
+    ).status_code in (401, 403)
+    assert bearer(APIClient(), key).post(
+        "/api/v1/authorize", {"action": "x", "params": {}}, format="json"
+    ).status_code in (401, 403)
+    assert bearer(APIClient(), token).get("/api/v1/audit/events").status_code in (401, 403)
+    assert SecurityAlert.objects.filter(kind="revoked_token").count() == before + 3
