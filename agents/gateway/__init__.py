@@ -233,6 +233,11 @@ class _Call:
         # decide() is pure and reads any value: even a call that cannot be stored as given is
         # decided, so that a tier 4 attempt ends its session whatever its parameters hold.
         decision = decide(snap, action, params)
+        rule = snap.tiers.get(action) if isinstance(action, str) else None
+        if decision.tier is None and rule is not None and rule.tier >= HUMAN_ONLY:
+            # Tier 4 wins over every other outcome: calling a human-only action is the attempt,
+            # whatever its parameters (a probe with parameters that fail the schema included).
+            decision = Decision(HUMAN_ONLY, False, f"human-only action ({decision.reason})", base_tier=rule.tier)
         spec = snap.actions.get(action) if isinstance(action, str) else None
         problem = _unstorable(action) or _unstorable(params) or _unstorable(tool_use_id)
         if problem:

@@ -187,3 +187,12 @@ def test_a_revoked_credential_raises_an_alert_on_an_endpoint_that_takes_another_
     ).status_code in (401, 403)
     assert bearer(APIClient(), token).get("/api/v1/audit/events").status_code in (401, 403)
     assert SecurityAlert.objects.filter(kind="revoked_token").count() == before + 3
+
+
+def test_calling_a_human_only_action_with_bad_parameters_is_still_a_tier_4_attempt(demo) -> None:
+    session, token = sessions.start("support-bot", "account-maintenance", "test", "user:dana")
+    result = gateway.authorize(token, "crm.delete_customer", {}, tool_use_id="t1")  # fails its schema
+    assert result.decision == "session_terminated"
+    session.refresh_from_db()
+    assert session.status == "terminated"
+    assert SecurityAlert.objects.filter(session=session, kind="tier4_attempt").exists()
