@@ -125,7 +125,10 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "steps": session.action_requests.order_by("created_at"),
             "decisions": ar.decisions.select_related("reviewer"),
             "approvals": ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count(),
-            "can_decide": policies.can_decide(request.user, ar) and ar.status == ActionRequest.Status.AWAITING_APPROVAL,
+            "can_decide": policies.can_decide(request.user, ar)
+            and ar.status == ActionRequest.Status.AWAITING_APPROVAL
+            and not ar.decisions.filter(reviewer=request.user).exists(),
+            "my_decision": ar.decisions.filter(reviewer=request.user).first(),
             "is_initiator": policies.is_initiator(request.user, session),
             "agent_claim": _agent_claim(session, ar.tool_use_id),
             "claimed_initiator": _claimed_initiator(session),
@@ -162,10 +165,19 @@ def decide(request: HttpRequest, pk: Any, decision: str) -> HttpResponse:
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         return redirect("approvals:detail", pk=ar.pk)
-    messages.success(
-        request,
-        f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now {result.status.replace('_', ' ')}.",
-    )
+    if result.status == ActionRequest.Status.AWAITING_APPROVAL:
+        approvals = result.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count()
+        missing = result.quorum - approvals
+        messages.success(
+            request,
+            f"Your approval is recorded ({approvals} of {result.quorum}): {ar.action} runs once "
+            f"{missing} more reviewer{'s' if missing != 1 else ''} approve{'s' if missing == 1 else ''}.",
+        )
+    else:
+        messages.success(
+            request,
+            f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now {result.status.replace('_', ' ')}.",
+        )
     return redirect("approvals:detail", pk=ar.pk)
 
 

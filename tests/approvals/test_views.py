@@ -172,3 +172,20 @@ def test_deactivating_a_user_ends_their_sessions(reviewer_alice) -> None:
     reviewer_alice.is_active = False
     reviewer_alice.save()
     assert client.get(reverse("approvals:queue")).status_code == 302
+
+
+def test_with_a_quorum_the_first_approver_is_told_how_many_more_and_gets_no_second_form(
+    demo, model_server, reviewer_alice
+) -> None:
+    from django.test import Client
+
+    from tests.approvals.conftest import run_to_pause
+
+    ar = run_to_pause("support-bot", "account-maintenance", "raise the limit", "user:dana")
+    client = Client()
+    client.force_login(reviewer_alice)
+    response = client.post(f"/approvals/{ar.pk}/approve/", {"params_hash": ar.params_hash}, follow=True)
+    text = response.content.decode()
+    assert "Your approval is recorded (1 of 2)" in text and "1 more reviewer approves" in text
+    assert "You approved this request" in text
+    assert f'action="/approvals/{ar.pk}/approve/"' not in text
