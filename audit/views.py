@@ -7,7 +7,8 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,7 +23,7 @@ from audit.models import AuditEvent, Checkpoint, VerificationRun
 PAGE_SIZE = 50
 # The audit app sits below governance, so it names the roles' groups itself (governance.roles.Role).
 AUDIT_ROLES = ("compliance", "security")
-FILTERS = ("kind", "agent", "workflow", "session", "system", "actor", "outcome")
+FILTERS = ("kind", "agent", "workflow", "session", "system", "actor", "outcome", "action", "q")
 
 
 def _require_auditor(request: HttpRequest) -> None:
@@ -58,9 +59,20 @@ def filtered(params: Any) -> tuple[QuerySet[AuditEvent], dict[str, str], list[st
     errors: list[str] = []
     events = AuditEvent.objects.filter(seq__isnull=False)
     for key in FILTERS:
-        if values[key]:
-            column = "actor" if key == "agent" else key
-            events = events.filter(**{column: f"agent:{values[key]}" if key == "agent" else values[key]})
+        value = values[key]
+        if not value:
+            continue
+        if key == "agent":
+            # Everything the agent did, whoever the actor was: every session event names its
+            # agent in its details (a reviewer's approval, the gateway's execution).
+            events = events.filter(Q(actor=f"agent:{value}") | Q(details__agent=value))
+        elif key == "kind" and value.endswith("*"):
+            events = events.filter(kind__startswith=value.rstrip("*"))  # action.* is every action event
+        elif key == "q":
+            # Free text over the details (a customer id, a ticket): a scan, bounded by the page.
+            events = events.annotate(details_text=Cast("details", TextField())).filter(details_text__icontains=value)
+        else:
+            events = events.filter(**{key: value})
     for key, lookup in (("since", "at__gte"), ("until", "at__lte")):
         try:
             when = _when(values[key], end=key == "until")

@@ -344,7 +344,7 @@ class AuditEventsView(WardenAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(name, {"type": "string", "pattern": NO_NUL})
-            for name in ("kind", "agent", "workflow", "session", "system", "actor", "outcome")
+            for name in ("kind", "agent", "workflow", "session", "system", "actor", "outcome", "action", "q")
         ]
         + [
             OpenApiParameter("since", OpenApiTypes.DATETIME),

@@ -133,3 +133,25 @@ def test_security_staff_may_browse(db) -> None:
     client = Client()
     client.force_login(make_user("sam", "security"))
     assert client.get(reverse("audit:browse")).status_code == 200
+
+
+def test_the_search_answers_what_did_agent_x_do(demo) -> None:
+    """Filter by agent finds events whatever their actor (the gateway executed, a reviewer
+    approved); by action, by kind prefix, and by text in the details."""
+    import audit as audit_app
+    from agents import gateway, sessions
+    from django.test import Client
+
+    from tests.approvals.conftest import make_user
+
+    _session, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
+    gateway.authorize(token, "crm.get_customer", {"customer_id": "C-1002"}, tool_use_id="t1")
+    audit_app.sequence_now()
+    client = Client()
+    client.force_login(make_user("carol", "compliance"))
+    page = client.get("/audit/", {"agent": "refund-bot", "kind": "action.executed"}).content.decode()
+    assert "action.executed" in page
+    assert "crm.get_customer" in client.get("/audit/", {"agent": "refund-bot", "kind": "action.*"}).content.decode()
+    assert "action.executing" in client.get("/audit/", {"action": "crm.get_customer"}).content.decode()
+    assert "action.executing" in client.get("/audit/", {"q": "C-1002"}).content.decode()
+    assert "action.executing" not in client.get("/audit/", {"q": "C-9999"}).content.decode()
