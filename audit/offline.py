@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from audit import merkle, notes
 from audit.canonical import chain_json
 
+
 # OCSF fields that repeat what the leaf commits to: they must agree with it.
-_MIRRORED = ("workflow", "system", "data_type", "action", "tier", "outcome", "details")
-
-
 @dataclass(frozen=True)
 class OfflineResult:
     ok: bool
@@ -65,10 +63,17 @@ def _check(event: dict, proof: dict, seq: object, body: notes.CheckpointBody) ->
             f"{body.size}; export with --size {body.size}, or use the checkpoint the export names"
         )
     entry = proof["entry"]
-    if entry["kind"] != event["api"]["operation"] or any(event["unmapped"].get(key) != entry[key] for key in _MIRRORED):
-        return f"seq {seq}: the event's fields differ from the entry its proof covers"
     leaf = merkle.leaf_hash(chain_json(entry))
     path = [base64.b64decode(p, validate=True) for p in proof["inclusion_proof"]]
     if not merkle.verify_inclusion(seq - 1, body.size, leaf, path, body.root):
         return f"seq {seq}: altered: its contents and proof do not lead to the checkpoint's root"
+    # Every field a reader sees (who, when, what, the outcome, the OCSF projection) must be
+    # exactly what the signed entry gives: the event is rebuilt from the entry and compared whole.
+    from audit.ocsf import to_ocsf
+
+    fields = {key: value for key, value in entry.items() if key != "legacy"}
+    expected = to_ocsf({**fields, "seq": seq, "hash": leaf.hex()})
+    shown = {**event, "unmapped": {k: v for k, v in event["unmapped"].items() if k != "proof"}}
+    if shown != expected:
+        return f"seq {seq}: the event's fields differ from the entry its proof covers"
     return None

@@ -138,10 +138,10 @@ def test_security_staff_may_browse(db) -> None:
 def test_the_search_answers_what_did_agent_x_do(demo) -> None:
     """Filter by agent finds events whatever their actor (the gateway executed, a reviewer
     approved); by action, by kind prefix, and by text in the details."""
-    import audit as audit_app
-    from agents import gateway, sessions
     from django.test import Client
 
+    import audit as audit_app
+    from agents import gateway, sessions
     from tests.approvals.conftest import make_user
 
     _session, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")

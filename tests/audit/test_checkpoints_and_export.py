@@ -238,3 +238,26 @@ def test_checkpoints_are_posted_to_witnesses_in_the_tlog_witness_shape(settings)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda e: e["actor"].update(app_name="system:someone-else"),
+        lambda e: e.update(time=e["time"] + 1000, time_dt="2020-01-01T00:00:00+00:00"),
+        lambda e: e.update(status="failed", status_id=2),
+        lambda e: e.update(message="nothing happened"),
+        lambda e: e["metadata"].update(correlation_uid="another-session"),
+    ],
+)
+def test_offline_verification_binds_every_field_a_reader_sees(edit) -> None:
+    """Who, when, the status and the message are read from the export: they are checked too."""
+    append(3)
+    checkpoint = newest_checkpoint()
+    lines = list(iter_jsonl(proofs=checkpoint))
+    public = base64.b64encode(notes.verifier().public).decode()
+    assert verify_export(lines, checkpoint.note, public).ok
+    event = json.loads(lines[1])
+    edit(event)
+    result = verify_export([lines[0], json.dumps(event), lines[2]], checkpoint.note, public)
+    assert (result.ok, result.first_bad_seq) == (False, 2)
