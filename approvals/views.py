@@ -122,7 +122,20 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
         {
             "ar": ar,
             "session": session,
-            "steps": session.action_requests.order_by("created_at"),
+            "steps": [
+                {
+                    "ar": step,
+                    "result": json.dumps(step.result, ensure_ascii=False, sort_keys=True)[:300]
+                    if step.result is not None
+                    else "",
+                }
+                for step in session.action_requests.order_by("created_at")
+            ],
+            # JSON text for every value: a value can never fake another line or field.
+            "params": [
+                (str(key), json.dumps(value, ensure_ascii=False, sort_keys=True))
+                for key, value in (ar.params or {}).items()
+            ],
             "decisions": ar.decisions.select_related("reviewer"),
             "approvals": ar.decisions.filter(decision=ApprovalDecision.Decision.APPROVE).count(),
             "can_decide": policies.can_decide(request.user, ar)

@@ -51,7 +51,9 @@ def test_the_detail_page_shows_what_is_approved(pending_refund, reviewer_alice) 
         "refund-triage v1",
         "user:dana",
         "ticketing.get_ticket",
-        "amount: 250",
+        "<code>amount</code></th><td><code>250</code>",
+        "Handle T-2002",  # the task as the initiator gave it
+        "(this request)",
         "Approve",
         "Reject",
     ):
@@ -189,3 +191,15 @@ def test_with_a_quorum_the_first_approver_is_told_how_many_more_and_gets_no_seco
     assert "Your approval is recorded (1 of 2)" in text and "1 more reviewer approves" in text
     assert "You approved this request" in text
     assert f'action="/approvals/{ar.pk}/approve/"' not in text
+
+
+def test_a_parameter_value_cannot_fake_another_line(demo, reviewer_alice) -> None:
+    from agents import gateway, sessions
+
+    _session, token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
+    fake = "duplicate\namount: 5"
+    refund = {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": fake}
+    ar_id = gateway.authorize(token, "crm.issue_refund", refund, tool_use_id="t1").action_request_id
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[ar_id])).content.decode()
+    assert "duplicate\\namount: 5" in body  # shown as JSON text, escapes visible
+    assert "\namount: 5" not in body.replace("\\n", "")
