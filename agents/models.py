@@ -47,6 +47,9 @@ class AgentSession(models.Model):
     clear_after_step = models.JSONField(default=list, blank=True)
     pending_tool_uses = models.JSONField(default=list, blank=True)
     consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    scope = models.JSONField(
+        default=dict, blank=True, help_text="what the initiator narrowed the session to (agents.scopes); {} for none"
+    )
     data_sensitivity = models.CharField(
         max_length=16, default="public", help_text="the most sensitive class of data the agent has been given"
     )

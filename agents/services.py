@@ -13,14 +13,20 @@ from governance.models import AgentIdentity, Workflow
 
 
 def session_queue_run(
-    *, agent: AgentIdentity | str, workflow: Workflow | str, input: str, trigger: str, initiated_by: str
+    *,
+    agent: AgentIdentity | str,
+    workflow: Workflow | str,
+    input: str,
+    trigger: str,
+    initiated_by: str,
+    scope: dict[str, Any] | None = None,
 ) -> AgentSession:
     """Start a session for the built-in runner and enqueue it after commit."""
     from agents.tasks import run_session
 
     with transaction.atomic():
         session, _token = sessions.start(
-            agent, workflow, trigger, initiated_by, input, run_state=AgentSession.RunState.QUEUED
+            agent, workflow, trigger, initiated_by, input, run_state=AgentSession.RunState.QUEUED, scope=scope
         )
         # The runner mints its own token when it claims the session; this one is never used.
         AgentSession.objects.filter(pk=session.pk).update(conversation=[{"role": "user", "content": input}])

@@ -71,6 +71,7 @@ def start(
     input: str = "",
     *,
     run_state: str = AgentSession.RunState.EXTERNAL,
+    scope: dict[str, Any] | None = None,
     claimed_initiator: str = "",
 ) -> tuple[AgentSession, str]:
     """Start a session and return it with its token. The token is shown only here.
@@ -88,6 +89,13 @@ def start(
         refusal = f"agent {agent.name!r} was due for recertification on {agent.recertify_by.isoformat()}"
     elif not agent.workflows.filter(pk=workflow.pk).exists():
         refusal = f"agent {agent.name!r} is not assigned to workflow {workflow.name!r}"
+    if refusal is None and scope:
+        from agents.scopes import ScopeInvalid, compile_scope
+
+        try:
+            compile_scope(scope, workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)))
+        except ScopeInvalid as exc:
+            refusal = str(exc)
     if refusal:
         audit.record(
             "session.refused",
@@ -107,6 +115,7 @@ def start(
             initiated_by=initiated_by,
             input=input,
             run_state=run_state,
+            scope=scope or {},
             expires_at=now + timedelta(seconds=workflow.max_session_seconds),
         )
         token = _new_token(session)
@@ -122,6 +131,7 @@ def start(
                 "workflow_version": workflow.version,
                 "expires_at": session.expires_at.isoformat(),
                 "scope": intended_scope(workflow),
+                **({"session_scope": scope} if scope else {}),
                 **claim,
             },
         )

@@ -142,6 +142,7 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             and ar.status == ActionRequest.Status.AWAITING_APPROVAL
             and not ar.decisions.filter(reviewer=request.user).exists(),
             "my_decision": ar.decisions.filter(reviewer=request.user).first(),
+            "session_scope": json.dumps(session.scope, ensure_ascii=False, sort_keys=True) if session.scope else "",
             "is_initiator": policies.is_initiator(request.user, session),
             "agent_claim": _agent_claim(session, ar.tool_use_id),
             "claimed_initiator": _claimed_initiator(session),

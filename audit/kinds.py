@@ -12,6 +12,7 @@ KINDS: dict[str, str] = {
     "action.denied": "refused: outside the access map, schema, paused session, bad token",
     "action.replay_mismatch": "refused: a tool_use_id reused for another action or parameters",
     "egress.refused": "refused: data may not go to that destination",
+    "action.out_of_scope": "refused: outside what the session's initiator narrowed it to",
     "action.refused": "a tier 4 (human only) attempt: refused, the session terminated",
     "action.awaiting_approval": "tier 3: waits for reviewers",
     "action.allowed": "tier 1/2 allowed; the external runtime executes it",

@@ -32,7 +32,9 @@ from agents.api.auth import (
 from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
 from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
+from agents.scopes import ScopeInvalid, compile_scope
 from audit.models import AuditEvent
+from governance.models import Workflow
 from governance.roles import Capability, can
 
 LONG_POLL_MAX = 25
@@ -100,6 +102,12 @@ class SessionStart(serializers.Serializer):
         required=False,
         default="",
         help_text="who the runtime says started the session: stored as an unverified claim",
+    )
+    scope = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=dict,
+        help_text="narrow the session: {actions: [...], constraints: {action: [{param, op, value}]}}",
     )
 
 
@@ -191,6 +199,13 @@ class SessionsView(WardenAPIView):
         data = SessionStart(data=request.data)
         data.is_valid(raise_exception=True)
         agent = principal(request).agent
+        scope = data.validated_data["scope"]
+        workflow = Workflow.objects.filter(name=data.validated_data["workflow"]).first()
+        if scope not in (None, {}) and workflow is not None:
+            try:
+                compile_scope(scope, workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)))
+            except ScopeInvalid as exc:
+                raise ValidationError({"scope": [str(exc)]}) from None
         try:
             # The agent key proves only the agent: who it says started the session is a claim,
             # recorded as such and never the actor or the initiator that separation of duties reads.
@@ -202,6 +217,7 @@ class SessionsView(WardenAPIView):
                 data.validated_data["input"],
                 run_state=AgentSession.RunState.API,
                 claimed_initiator=data.validated_data["initiated_by"],
+                scope=scope or None,
             )
         except sessions.SessionRefused as exc:
             raise PermissionDenied(str(exc)) from None

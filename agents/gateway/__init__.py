@@ -281,6 +281,9 @@ def _act(call: _Call, *, execute: bool) -> GatewayResult:
         return _refuse_tier4(call)
     if call.session.status != AgentSession.Status.ACTIVE:
         return _deny(call, f"the session is {call.session.status.replace('_', ' ')}: it waits for a reviewer")
+    out_of_scope = _scope_problem(call)
+    if out_of_scope:
+        return _deny(call, f"outside the session's scope: {out_of_scope}", kind="action.out_of_scope")
     # Only the NUL refusal in _Call.build has no snapshot, and its tier is None (handled above).
     assert call.snap is not None
     egress = destinations.egress_problem(call.snap, call.spec, call.params, call.session.data_sensitivity)
@@ -289,6 +292,29 @@ def _act(call: _Call, *, execute: bool) -> GatewayResult:
     if tier == APPROVE:
         return _queue_for_approval(call)
     return _allow(call, execute=execute)
+
+
+_SCOPES: dict[Any, Any] = {}
+
+
+def _scope_problem(call: _Call) -> str | None:
+    """A session's scope only narrows: it is checked after the workflow allowed the call."""
+    from agents.scopes import ScopeInvalid, compile_scope
+
+    raw = call.session.scope
+    if not raw or call.snap is None:
+        return None
+    key = (call.session.pk, call.snap.version)
+    scope = _SCOPES.get(key)
+    if scope is None:
+        try:
+            scope = compile_scope(raw, workflow_actions=frozenset(call.snap.tiers))
+        except ScopeInvalid as exc:  # the workflow changed under the scope: fail closed
+            return f"the scope no longer fits the workflow ({exc})"
+        if len(_SCOPES) > 1000:
+            _SCOPES.clear()
+        _SCOPES[key] = scope
+    return scope.problem(call.fields["action"], call.params) if scope is not None else None
 
 
 def _deny(call: _Call, reason: str, *, kind: str = "", fields: dict[str, Any] | None = None) -> GatewayResult:

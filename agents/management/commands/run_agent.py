@@ -26,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="print each step and the final status")
         parser.add_argument("--timeout", type=float, default=300, help="seconds to wait with --wait (default 300)")
         parser.add_argument(
+            "--scope",
+            default="",
+            help="a YAML or JSON file that narrows the session (actions, and constraints on their parameters)",
+        )
+        parser.add_argument(
             "--initiator",
             default="",
             help="your Warden account (username or email): recorded as the initiator, who can never "
@@ -41,14 +46,16 @@ class Command(BaseCommand):
         wait: bool,
         timeout: float,
         initiator: str,
+        scope: str,
         **o: Any,
     ) -> None:
         if not input.strip():
             self._fail("--input: give the agent a task")
+        narrowed = self._scope(scope) if scope else None
         initiated_by = self._initiator(initiator)
         try:
             session = session_queue_run(
-                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=initiated_by
+                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=initiated_by, scope=narrowed
             )
         except SessionRefused as exc:
             self._fail(f"session refused: {exc}")
@@ -56,6 +63,20 @@ class Command(BaseCommand):
         if not wait:
             return
         self._follow(session, timeout)
+
+    def _scope(self, path: str) -> dict[str, Any]:
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except OSError as exc:
+            self._fail(f"--scope: cannot read {path}: {exc.strerror}")
+        except yaml.YAMLError as exc:
+            self._fail(f"--scope: {path} is not YAML or JSON ({exc})")
+        if not isinstance(loaded, dict):
+            self._fail(f"--scope: {path} must hold a mapping (actions, constraints)")
+        return loaded
 
     def _initiator(self, name: str) -> str:
         """Initiators are identities: a CLI run is recorded as the Warden account of the person
