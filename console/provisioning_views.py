@@ -102,7 +102,14 @@ def agent_create(request: HttpRequest) -> HttpResponse:
 @stepped_up
 def agent_status(request: HttpRequest, name: str, status: str) -> HttpResponse:
     agent = get_object_or_404(AgentIdentity, name=name)
-    provisioning.agent_set_status(actor=request.user, session=request.session, agent=agent, status=status)
+    reason = request.POST.get("reason", "").strip()
+    if status == AgentIdentity.Status.DEPROVISIONED and not (reason and request.POST.get("confirm")):
+        # For good: the identity loses its workflows and never runs again. Say why, and mean it.
+        messages.error(request, f"To deprovision {name}, give a reason and tick the confirmation.")
+        return redirect("console:provisioning")
+    provisioning.agent_set_status(
+        actor=request.user, session=request.session, agent=agent, status=status, reason=reason
+    )
     messages.success(request, f"Agent {name} is now {status}.")
     return redirect("console:provisioning")
 

@@ -68,7 +68,10 @@ def test_agent_lifecycle_with_mfa_is_audited_with_the_auth_context(demo) -> None
     assert session.status == "terminated" and session.termination_verified
     client.post("/provisioning/agents/refund-bot/active/")
     assert AgentIdentity.objects.get(name="refund-bot").status == "active"
-    client.post("/provisioning/agents/refund-bot/deprovisioned/")
+    refused = client.post("/provisioning/agents/refund-bot/deprovisioned/", follow=True)  # no reason
+    assert "give a reason" in refused.content.decode()
+    assert AgentIdentity.objects.get(name="refund-bot").status == "active"
+    client.post("/provisioning/agents/refund-bot/deprovisioned/", {"reason": "replaced", "confirm": "on"})
     response = client.post("/provisioning/agents/refund-bot/active/", follow=True)
     assert "cannot be reactivated" in response.content.decode()
     created = AuditEvent.objects.get(kind="provisioning.agent_created")
