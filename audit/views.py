@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,7 +149,8 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
 def session_timeline(request: HttpRequest, session: str) -> HttpResponse:
     _require_auditor(request)
     events = list(AuditEvent.objects.filter(session=session, seq__isnull=False).order_by("seq")[:2000])
-    return render(request, "audit/timeline.html", {"session": session, "events": events})
+    rows = [(event, json.dumps(event.details, indent=2, sort_keys=True, ensure_ascii=False)) for event in events]
+    return render(request, "audit/timeline.html", {"session": session, "events": events, "rows": rows})
 
 
 @login_required
