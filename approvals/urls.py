@@ -7,6 +7,7 @@ app_name = "approvals"
 urlpatterns = [
     path("approvals/", views.queue, name="queue"),
     path("approvals/rows/", views.queue_rows, name="queue_rows"),
+    path("approvals/history/", views.history, name="history"),
     path("approvals/<uuid:pk>/", views.detail, name="detail"),
     path("approvals/<uuid:pk>/approve/", views.decide, {"decision": "approve"}, name="approve"),
     path("approvals/<uuid:pk>/reject/", views.decide, {"decision": "reject"}, name="reject"),

@@ -38,13 +38,17 @@ def _require(allowed: bool) -> None:
         raise PermissionDenied
 
 
-def _queue_items(request: HttpRequest) -> dict[str, Any]:
+def _queue_items(request: HttpRequest, *, decided: bool = False) -> dict[str, Any]:
+    """The waiting requests, or (decided=True) the history of decided ones, with the same filters."""
     _require(policies.can_review(request.user))
-    items = (
-        policies.actions_visible_to(request.user)
-        .filter(status=ActionRequest.Status.AWAITING_APPROVAL)
-        .select_related("session__agent", "session__workflow")
-    )
+    visible = policies.actions_visible_to(request.user).select_related("session__agent", "session__workflow")
+    if decided:
+        items = visible.exclude(status=ActionRequest.Status.AWAITING_APPROVAL)
+        outcome = request.GET.get("outcome", "")
+        if outcome in ActionRequest.Status.values:
+            items = items.filter(status=outcome)
+    else:
+        items = visible.filter(status=ActionRequest.Status.AWAITING_APPROVAL)
     filters = {key: request.GET.get(key, "") for key in ("workflow", "agent", "system")}
     if filters["workflow"]:
         items = items.filter(session__workflow__name=filters["workflow"])
@@ -52,7 +56,7 @@ def _queue_items(request: HttpRequest) -> dict[str, Any]:
         items = items.filter(session__agent__name=filters["agent"])
     if filters["system"]:
         items = items.filter(system=filters["system"])
-    newest = request.GET.get("sort") == "newest"
+    newest = decided or request.GET.get("sort") == "newest"
     items = items.order_by("-created_at" if newest else "created_at")
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     return {"page": page, "filters": filters, "newest": newest, "now": timezone.now(), "query": request.GET.urlencode()}
@@ -70,6 +74,23 @@ def queue(request: HttpRequest) -> HttpResponse:
         }
     )
     return render(request, "approvals/queue.html", context)
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    """Decided tier 3 requests, newest first: what was approved, rejected, expired or cancelled."""
+    context = _queue_items(request, decided=True)
+    context.update(
+        {
+            "workflows": Workflow.objects.values_list("name", flat=True),
+            "agents": AgentIdentity.objects.values_list("name", flat=True),
+            "systems": System.objects.values_list("name", flat=True),
+            "outcomes": [s for s in ActionRequest.Status.values if s != ActionRequest.Status.AWAITING_APPROVAL],
+            "outcome": request.GET.get("outcome", ""),
+        }
+    )
+    return render(request, "approvals/history.html", context)
 
 
 @login_required

@@ -203,3 +203,27 @@ def test_a_parameter_value_cannot_fake_another_line(demo, reviewer_alice) -> Non
     body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[ar_id])).content.decode()
     assert "duplicate\\namount: 5" in body  # shown as JSON text, escapes visible
     assert "\namount: 5" not in body.replace("\\n", "")
+
+
+def test_the_history_lists_decided_requests_with_filters(pending_refund, reviewer_alice, reviewer_bob) -> None:
+    from approvals.services import action_request_decide
+
+    action_request_decide(
+        action_request=pending_refund,
+        reviewer=reviewer_bob,
+        decision="reject",
+        comment="refund EUR 40 only",
+        params_hash=pending_refund.params_hash,
+    )
+    client = client_for(reviewer_alice)
+    page = client.get("/approvals/history/").content.decode()
+    assert "crm.issue_refund" in page and "rejected" in page and "refund EUR 40 only" in page
+    assert "crm.issue_refund" not in client.get("/approvals/history/", {"outcome": "succeeded"}).content.decode()
+    assert "crm.issue_refund" not in client.get("/approvals/").content.decode().split("Decided requests")[1]
+    assert client_for_outsider_status() == 403
+
+
+def client_for_outsider_status() -> int:
+    from tests.approvals.conftest import make_user
+
+    return client_for(make_user("mallory")).get("/approvals/history/").status_code
