@@ -18,21 +18,8 @@ from audit.chain import LEAF_FIELDS, _iso
 from audit.models import AuditEvent, Checkpoint
 from audit.ocsf import to_ocsf
 
-EXPORT_FIELDS = (
-    "seq",
-    "at",
-    "kind",
-    "actor",
-    "session",
-    "workflow",
-    "system",
-    "data_type",
-    "action",
-    "tier",
-    "outcome",
-    "details",
-    "hash",
-)
+# What an export shows of each event: its place in the log, the fields its leaf hashes, its leaf hash.
+EXPORT_FIELDS = ("seq", *LEAF_FIELDS, "hash")
 _READ_FIELDS = ("id", *EXPORT_FIELDS, "legacy_prev_hash", "legacy_hmac")
 # OWASP CSV injection: a spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

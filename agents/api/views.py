@@ -33,6 +33,7 @@ from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
 from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
 from agents.scopes import ScopeInvalid, compile_scope
+from audit.export import EXPORT_FIELDS
 from audit.models import AuditEvent
 from governance.models import Workflow
 from governance.roles import Capability, can
@@ -156,21 +157,7 @@ class SessionEnded(serializers.Serializer):
 class EventOut(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "at",
-            "kind",
-            "actor",
-            "session",
-            "workflow",
-            "system",
-            "data_type",
-            "action",
-            "tier",
-            "outcome",
-            "details",
-            "hash",
-        ]
+        fields = list(EXPORT_FIELDS)  # the same fields as the exports
 
 
 def _status(ar: ActionRequest) -> dict[str, Any]:
