@@ -15,6 +15,7 @@ from django.utils import timezone
 
 import audit
 from agents import gateway, runner, sessions
+from agents.gateway import execution
 from agents.models import ActionRequest, AgentSession, SecurityAlert
 from governance.models import Tier
 
@@ -93,12 +94,15 @@ def sweep() -> dict[str, int]:
         gateway.expire_request(ar)
         expired += 1
     restarted = restart_stranded(now)
+    releases = finish_stranded_releases(now)
     from agents.connectors.postgres import reap_orphan_roles
 
     reaped = reap_orphan_roles()
     result = {"overrun": overrun, "expired": expired, "restarted": restarted}
     if reaped:
         result["roles_reaped"] = reaped
+    if releases:
+        result["releases_finished"] = releases
     return result
 
 
@@ -149,6 +153,36 @@ def restart_stranded(now: datetime) -> int:
             resume_session.delay(str(pk), str(decision))
             restarted += 1
     return restarted
+
+
+def finish_stranded_releases(now: datetime) -> int:
+    """Send `finish_release` for every approved action that nobody has executed within a lease
+    of its approval: the process that released it died before its `executing` claim. Sessions
+    driven through the decision API execute approved actions themselves and are left alone. The
+    conditional touch of `updated_at` lets one message per lease go out, however many sweeps run."""
+    cutoff = now - timedelta(seconds=settings.WARDEN_RUNNER_LEASE_SECONDS)
+    stranded = ActionRequest.objects.filter(
+        status=ActionRequest.Status.APPROVED, updated_at__lt=cutoff, session__status=AgentSession.Status.ACTIVE
+    ).exclude(session__run_state=RunState.API)
+    sent = 0
+    for pk in stranded.values_list("pk", flat=True):
+        touched = ActionRequest.objects.filter(
+            pk=pk, status=ActionRequest.Status.APPROVED, updated_at__lt=cutoff
+        ).update(updated_at=now)
+        if touched == 1:
+            log.warning("sweep: action %s was approved but never executed; sent finish_release", pk)
+            finish_release.delay(str(pk))
+            sent += 1
+    return sent
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def finish_release(action_request_id: str) -> str:
+    """Execute an approved action whose release died, or end its session in a defined state."""
+    ar = ActionRequest.objects.filter(pk=action_request_id, status=ActionRequest.Status.APPROVED).first()
+    if ar is None:
+        return "skipped"  # executed, finished or ended meanwhile: a duplicate does nothing
+    return execution.finish_release(ar).status
 
 
 def _hand_to_a_worker(session_id: Any, run_state: str, now: datetime) -> bool:

@@ -177,6 +177,32 @@ def release(action_request: ActionRequest, *, actor: Any = GATEWAY) -> GatewayRe
     return result
 
 
+def finish_release(action_request: ActionRequest) -> GatewayResult:
+    """Finish an approval whose releasing process died between its two steps (`approved`
+    committed, `executing` never claimed). The sweep calls this once a lease has passed: the
+    action runs now, exactly once and re-decided against the current policy, like any release;
+    or, if it may no longer run (expired, the agent suspended, the policy changed), the session
+    goes to a person with the reason, which cancels the action. Never left `approved`."""
+    result = release(action_request, actor=SWEEPER)
+    if result.decision != DENY:
+        return result
+    ar = ActionRequest.objects.get(pk=action_request.pk)
+    if ar.status != Status.APPROVED:
+        return result  # someone else finished it meanwhile
+    if ar.expires_at is not None and ar.expires_at <= timezone.now():
+        ar = expire_request(ar)
+        return result_of(ar)
+    session = AgentSession.objects.select_related("agent", "workflow").get(pk=ar.session_id)
+    if session.is_live:
+        sessions.hand_off(
+            session,
+            trigger=f"approved {ar.action} could not be executed: {result.reason}",
+            context=handoff_context(session, ar),
+        )
+    ar.refresh_from_db()
+    return GatewayResult(DENY, ar.tier, result.reason, str(ar.id), ar.status)
+
+
 def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
     if ar.status not in (Status.AWAITING_APPROVAL, Status.APPROVED):
         return f"the action is {ar.status.replace('_', ' ')}"

@@ -13,10 +13,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents import gateway, runner, tasks
+from agents.gateway import execution
 from agents.models import ActionRequest, AgentSession, SecurityAlert
 from agents.services import session_queue_run
 from audit.chain import verify
 from demo_systems.models import Comment, IdempotencyRecord, Refund
+from governance.models import AgentIdentity
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +28,7 @@ class Outbox:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
-        for task in (tasks.run_session, tasks.resume_session):
+        for task in (tasks.run_session, tasks.resume_session, tasks.finish_release):
             monkeypatch.setattr(
                 task, "delay", lambda *a, _name=task.name.rsplit(".", 1)[1]: self.sent.append((_name, a))
             )
@@ -162,3 +164,56 @@ def test_a_running_session_whose_lease_ran_out_is_queued_again_once(demo, model_
     assert not runner._renew(session)  # the worker that lost its lease stops at its next step
     assert tasks.run_session(str(session.pk)) == "done"
     assert AgentSession.objects.get(pk=session.pk).status == "completed"
+
+
+def test_an_approval_whose_release_died_before_executing_is_executed_once_after_a_lease(
+    paused, outbox, on_commit
+) -> None:
+    """The releasing process committed `approved` and died before its `executing` claim."""
+    ar = refund_request(paused)
+    with on_commit(execute=True):
+        execution.approve(ar, actor="user:bob")
+    assert ActionRequest.objects.get(pk=ar.pk).status == "approved"
+    outbox.take()
+    assert tasks.finish_stranded_releases(timezone.now()) == 0  # it may still be on its way
+    assert tasks.finish_stranded_releases(later()) == 1
+    assert outbox.take() == [("finish_release", (str(ar.pk),))]
+    assert tasks.finish_stranded_releases(later()) == 0  # one message per lease
+    with on_commit(execute=True):
+        assert tasks.finish_release(str(ar.pk)) == "succeeded"
+    assert tasks.finish_release(str(ar.pk)) == "skipped"  # a duplicate does nothing
+    assert Refund.objects.count() == 1
+    assert outbox.take() == [("resume_session", (str(paused.pk), str(ar.pk)))]
+    assert verify().ok
+
+
+def test_an_approval_that_may_no_longer_run_goes_to_a_person_instead_of_staying_approved(
+    paused, outbox, on_commit
+) -> None:
+    ar = refund_request(paused)
+    with on_commit(execute=True):
+        execution.approve(ar, actor="user:bob")
+    AgentIdentity.objects.filter(pk=paused.agent_id).update(status="suspended")
+    assert tasks.finish_release(str(ar.pk)) == "cancelled"
+    assert Refund.objects.count() == 0
+    paused.refresh_from_db()
+    assert paused.status == "handed_off"
+    assert paused.handoffs.get().trigger.startswith("approved crm.issue_refund could not be executed")
+
+
+def test_an_approval_that_expired_before_its_release_finished_expires(paused, outbox, on_commit) -> None:
+    ar = refund_request(paused)
+    with on_commit(execute=True):
+        execution.approve(ar, actor="user:bob")
+    ActionRequest.objects.filter(pk=ar.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.finish_release(str(ar.pk)) == "expired"
+    assert Refund.objects.count() == 0
+    assert AgentSession.objects.get(pk=paused.pk).status == "handed_off"
+
+
+def test_approved_actions_of_api_sessions_are_executed_by_their_runtime_not_the_sweep(paused, outbox) -> None:
+    ar = refund_request(paused)
+    execution.approve(ar, actor="user:bob")
+    AgentSession.objects.filter(pk=paused.pk).update(run_state="api")
+    assert tasks.finish_stranded_releases(later()) == 0
+    assert outbox.take() == []
