@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import audit
 from agents import context, destinations, gateway, sessions
-from agents.models import AgentSession
+from agents.models import AgentSession, SessionToken
 from governance.models import Tier, TierAssignment
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,21 @@ def take_over_stalled(session_id: Any) -> bool:
     )
 
 
-def _renew(session: AgentSession) -> bool:
-    return (
-        AgentSession.objects.filter(
-            pk=session.pk, run_state=RunState.RUNNING, status=AgentSession.Status.ACTIVE
-        ).update(run_lease_until=_lease_until())
-        == 1
-    )
+def _renew(session: AgentSession, token: str | None = None) -> bool:
+    """Extend this worker's lease before its next step; False when the session is no longer its.
+
+    The lease's owner is the worker holding the session's live token: each claim reissues the
+    token (revoking the one before), so a worker that lost its lease to the sweep and was only
+    slow finds its token revoked here and stops, even though the session is running again under
+    another worker."""
+    mine = AgentSession.objects.filter(pk=session.pk, run_state=RunState.RUNNING, status=AgentSession.Status.ACTIVE)
+    if token is not None:
+        mine = mine.filter(
+            pk__in=SessionToken.objects.filter(
+                session=session.pk, token_hash=sessions.hash_token(token), revoked_at__isnull=True
+            ).values("session")
+        )
+    return mine.update(run_lease_until=_lease_until()) == 1
 
 
 def _save(session: AgentSession, **fields: Any) -> None:
@@ -181,7 +189,7 @@ def run(session_id: Any) -> str:
     ctx = context.load_policy()
     while True:
         session.refresh_from_db()
-        if session.status != AgentSession.Status.ACTIVE or not _renew(session):
+        if session.status != AgentSession.Status.ACTIVE or not _renew(session, token):
             return session.run_state
         if session.step >= settings.WARDEN_MAX_STEPS and not _tool_uses(session.conversation[-1]):
             sessions.hand_off(

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from agents import gateway, runner, tasks
+from agents import gateway, runner, sessions, tasks
 from agents.gateway import execution
 from agents.models import ActionRequest, AgentSession, SecurityAlert
 from agents.services import session_queue_run
@@ -217,3 +217,23 @@ def test_approved_actions_of_api_sessions_are_executed_by_their_runtime_not_the_
     AgentSession.objects.filter(pk=paused.pk).update(run_state="api")
     assert tasks.finish_stranded_releases(later()) == 0
     assert outbox.take() == []
+
+
+def test_a_slow_worker_whose_session_another_worker_took_over_stops_at_its_next_step(
+    demo, model_server, outbox
+) -> None:
+    """The lease belongs to the worker holding the live token: once the sweep has re-queued the
+    session and a second worker has claimed it (issuing a new token), the first one's renewal
+    fails although the session is running again."""
+    session = session_queue_run(
+        agent="support-bot", workflow="ticket-triage", input="x", trigger="test", initiated_by="user:alice"
+    )
+    assert runner.claim(session.pk, from_state=AgentSession.RunState.QUEUED)
+    first = sessions.reissue_token(session)
+    assert runner._renew(session, first)
+    assert tasks.restart_stranded(later()) == 1  # the first worker stalled past its lease
+    assert runner.claim(session.pk, from_state=AgentSession.RunState.QUEUED)
+    second = sessions.reissue_token(session)
+    assert AgentSession.objects.get(pk=session.pk).run_state == "running"
+    assert not runner._renew(session, first)
+    assert runner._renew(session, second)
