@@ -363,7 +363,7 @@ class AuditEventsView(WardenAPIView):
         summary="Search the audit trail (compliance and security)",
     )
     def get(self, request: Request) -> Response:
-        from audit.views import filtered
+        from audit.search import filtered
 
         blank = [
             k

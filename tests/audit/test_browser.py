@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -155,3 +156,11 @@ def test_the_search_answers_what_did_agent_x_do(demo) -> None:
     assert "action.executing" in client.get("/audit/", {"action": "crm.get_customer"}).content.decode()
     assert "action.executing" in client.get("/audit/", {"q": "C-1002"}).content.decode()
     assert "action.executing" not in client.get("/audit/", {"q": "C-9999"}).content.decode()
+
+
+def test_a_filter_value_cannot_add_another_filter_to_the_export_and_page_links(carol) -> None:
+    """The links carry the filters URL-encoded: `q=x&agent=b` stays one free-text value."""
+    fill(6)
+    page = carol.get(reverse("audit:browse"), {"q": "x&agent=b"}).content.decode()
+    links = re.findall(r'href="([^"]*export[^"]*)"', page)
+    assert links and all(link.endswith("?q=x%26agent%3Db") for link in links)

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from audit import views
+from web import audit_views as views
 
 app_name = "audit"
 
