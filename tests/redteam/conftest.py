@@ -1,0 +1,1 @@
+from tests.api.conftest import agent_key, api, compliance_token, start  # noqa: F401
