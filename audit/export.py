@@ -7,7 +7,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -128,9 +128,20 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+class SafeCsvWriter:
+    """csv.writer whose every cell passes safe_cell: the one CSV writer of Warden's exports
+    (the audit trail, campaign reports), so no export can carry a formula into a spreadsheet."""
+
+    def __init__(self, stream: Any) -> None:
+        self._writer = csv.writer(stream)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([safe_cell("" if value is None else value) for value in row])
+
+
 def iter_csv(*, since: datetime | None = None, queryset: QuerySet[AuditEvent] | None = None) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCsvWriter(buffer)
 
     def flush() -> str:
         text = buffer.getvalue()
@@ -143,5 +154,5 @@ def iter_csv(*, since: datetime | None = None, queryset: QuerySet[AuditEvent] | 
     for row in iter_events(since=since, queryset=queryset):
         out = _public(row)
         out["details"] = json.dumps(out["details"], sort_keys=True, ensure_ascii=False)
-        writer.writerow([safe_cell("" if out[f] is None else out[f]) for f in EXPORT_FIELDS])
+        writer.writerow(out[f] for f in EXPORT_FIELDS)
         yield flush()

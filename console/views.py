@@ -205,9 +205,9 @@ def campaign_decide(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse
 @login_required
 @require_GET
 def campaign_report(request: HttpRequest, pk: int, fmt: str = "html") -> HttpResponse:
-    import csv
     import io
 
+    from audit.export import SafeCsvWriter
     from governance.models import Campaign
 
     _require_compliance(request)
@@ -215,7 +215,7 @@ def campaign_report(request: HttpRequest, pk: int, fmt: str = "html") -> HttpRes
     items = list(obj.items.select_related("agent"))
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = SafeCsvWriter(buffer)
         writer.writerow(
             ["campaign", "agent", "owner", "decision", "revoked", "decided_by", "decided_at", "note", "unused_grants"]
         )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from agents import context, lifecycle, sessions, signals
 from agents.connectors import ConnectorError, get_connector
+from agents.connectors.scrub import scrub
 from agents.gateway import (
     ALLOW_NOTIFIED,
     APPROVE,
@@ -182,7 +183,12 @@ def finish_release(action_request: ActionRequest) -> GatewayResult:
     committed, `executing` never claimed). The sweep calls this once a lease has passed: the
     action runs now, exactly once and re-decided against the current policy, like any release;
     or, if it may no longer run (expired, the agent suspended, the policy changed), the session
-    goes to a person with the reason, which cancels the action. Never left `approved`."""
+    goes to a person with the reason, which cancels the action. Never left `approved`.
+
+    A session driven through the decision API is left alone, whoever asks: its runtime holds
+    the approval and executes the action itself (a forged or duplicated message changes nothing)."""
+    if AgentSession.objects.filter(pk=action_request.session_id, run_state=AgentSession.RunState.API).exists():
+        return result_of(ActionRequest.objects.get(pk=action_request.pk))
     result = release(action_request, actor=SWEEPER)
     if result.decision != DENY:
         return result
@@ -314,6 +320,9 @@ def report_result(action_request: ActionRequest, *, outcome: str, result: Any, e
             context.filter_result(result, policy) if isinstance(result, dict) and "data_object" in result else result
         )
         stored = context.persistable_params(typed, spec.data_objects if spec else (), policy)
+        # The runtime ran the connector, so its error text may carry what ours would have
+        # scrubbed (a connection string, a password): it passes the same scrub before it is kept.
+        error = scrub(error)
         ar = lifecycle.action_move(
             ar,
             Status.REPORTED if outcome == "succeeded" else Status.FAILED,

@@ -42,5 +42,7 @@ def test_a_forged_finish_release_does_not_hand_off_an_api_session_whose_runtime_
     tasks.finish_release(str(ar.pk))  # forged: nobody's release died
 
     session = AgentSession.objects.get(pk=started["session_id"])
-    assert session.status == AgentSession.Status.ACTIVE, f"the session was {session.status}: {session.termination_reason}"
+    assert session.status == AgentSession.Status.ACTIVE, (
+        f"the session was {session.status}: {session.termination_reason}"
+    )
     assert ActionRequest.objects.get(pk=ar.pk).status == "approved"
