@@ -48,5 +48,11 @@ def agent_identity_suspend(*, agent: AgentIdentity, actor: Any, reason: str, aut
 
 
 def session_revoke(*, session: AgentSession, actor: Any, reason: str) -> AgentSession:
-    """End one session now: its token stops working and nothing it queued will execute."""
-    return sessions.terminate(session, reason=f"revoked: {reason}"[:64], actor=label(actor))
+    """End one session now: its token stops working and nothing it queued will execute. The
+    reason is required and recorded whole in the audit event (the session row keeps its start)."""
+    from governance.services import Refused
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise Refused("revoking a session needs a reason: it is recorded in the audit trail")
+    return sessions.terminate(session, reason=f"revoked: {reason[:500]}", actor=label(actor))

@@ -74,6 +74,12 @@ def _check(event: dict, proof: dict, seq: object, body: notes.CheckpointBody) ->
     fields = {key: value for key, value in entry.items() if key != "legacy"}
     expected = to_ocsf({**fields, "seq": seq, "hash": leaf.hex()})
     shown = {**event, "unmapped": {k: v for k, v in event["unmapped"].items() if k != "proof"}}
-    if shown != expected:
+    # Compared as JSON text, not as Python objects: there `True == 1` and `1 == 1.0`, so an
+    # export that shows `true` for a signed `1` would pass.
+    if _as_json(shown) != _as_json(expected):
         return f"seq {seq}: the event's fields differ from the entry its proof covers"
     return None
+
+
+def _as_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -202,6 +202,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front of Warden append to X-Forwarded-For. 0 (the default): the
+    # header is ignored and the client address is the connection's, so a caller cannot pick
+    # the address its rate limit is counted under. (DRF's own default, None, trusts the header.)
+    "NUM_PROXIES": env_int("WARDEN_TRUSTED_PROXIES", 0),
     "DEFAULT_THROTTLE_RATES": {
         "agent": env_str("WARDEN_API_RATE_AGENT", "1200/min"),
         "session": env_str("WARDEN_API_RATE_SESSION", "600/min"),

@@ -17,7 +17,7 @@ import audit
 from governance.actors import Actor, Channel, as_actor
 from governance.models import AgentIdentity, Workflow
 from governance.roles import Role
-from governance.services.base import Refused, finishing, require_stepup, withdraw_access
+from governance.services.base import Refused, finishing, require_role, require_stepup, withdraw_access
 
 Status = AgentIdentity.Status
 
@@ -98,6 +98,8 @@ def agent_identity_deprovision(*, actor: Any, agent: AgentIdentity, reason: str)
 def agent_workflow_withdraw(*, actor: Any, agent: AgentIdentity, workflow: Workflow, reason: str) -> int:
     """Take one workflow from an agent; its sessions on that workflow end now. Returns how many."""
     actor = as_actor(actor)
+    require_role(actor, Role.ADMIN)
+    require_stepup(actor)
     reason = _reason(reason, "revoking a workflow")
     with finishing(), transaction.atomic():
         agent.workflows.remove(workflow)
