@@ -1,16 +1,20 @@
 """Least-privilege PostgreSQL roles: an owner role runs migrations, the app runs as a role that
-can append to the audit trail but never rewrite it.
+can append to the audit trail but never rewrite it, and the sequencer runs as a third role, the
+only one that may number events.
 
 The audit tables are every table whose name starts with `audit_`, whatever the audit app adds
-later: the runtime role gets SELECT and INSERT on them and nothing else, with two exceptions.
-The events table also grants UPDATE of its `seq` column alone, which the sequencer sets once
-(the append-only trigger refuses every other change, and setting a seq that is already set);
-the progress of verification runs is bookkeeping that holds no events and is updated in place. No audit table ever gets
-DELETE, TRUNCATE, TRIGGER or REFERENCES, and the runtime role owns no table, so it cannot
+later: the runtime role gets SELECT and INSERT on them and nothing else, except the progress of
+verification runs, bookkeeping that holds no events and is updated in place. The sequencer role
+has the app's grants plus UPDATE of the events' `seq` column alone, which it sets once (the
+append-only trigger refuses every other change, and setting a seq that is already set). The app
+does not get that column: a role that may set `seq` can set it to any value, and one event put
+far ahead of the tree would stop the sequencer for good. No audit table ever gets DELETE,
+TRUNCATE, TRIGGER or REFERENCES, and neither role owns a table, so neither can
 `ALTER TABLE ... DISABLE TRIGGER`. Every other table gets ordinary read and write access.
 
 `manage.py db_roles` prints (or applies) the statements; `check --deploy` reads the catalog
-as the runtime role and fails when it could alter the audit trail (warden.E010, E011).
+as the runtime role and fails when it could alter the audit trail or number events (warden.E010,
+E011).
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ AUDIT_LIKE = r"audit\_%"
 # Audit tables the app updates in place. They hold no events: a forged chain head is caught by
 # verification against the events and the signed checkpoints.
 AUDIT_BOOKKEEPING = frozenset({"audit_verificationrun"})
-# Columns the runtime role may set on an audit table (the sequencer numbers events once).
-AUDIT_COLUMN_UPDATES = {"audit_auditevent": ("seq",)}
+# Columns only the sequencer role may set on an audit table (it numbers events once).
+SEQUENCER_COLUMN_UPDATES = {"audit_auditevent": ("seq",)}
 READ_ONLY = frozenset({"django_migrations"})
 FORBIDDEN_ON_AUDIT = ("DELETE", "TRUNCATE", "TRIGGER", "REFERENCES")
 
@@ -59,33 +63,37 @@ def tables(cursor: Any) -> list[Table]:
     return [Table(name, owner) for name, owner in cursor.fetchall()]
 
 
-def statements(cursor: Any, *, owner: str, app: str) -> list[sql.Composable]:
-    """The statements that leave `owner` owning every table and `app` with exactly its privileges.
-    Idempotent: the release step runs them after every migrate."""
+def statements(cursor: Any, *, owner: str, app: str, sequencer: str) -> list[sql.Composable]:
+    """The statements that leave `owner` owning every table, `app` with exactly its privileges, and
+    `sequencer` with the app's plus the numbering of events. Idempotent: the release step runs
+    them after every migrate."""
     db = sql.Identifier
     out: list[sql.Composable] = []
     cursor.execute("SELECT current_database(), current_schema()")
     database, schema = cursor.fetchone()
-    out.append(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db(database), db(app)))
-    out.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(db(schema), db(app)))
-    out.append(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(db(schema), db(app)))
+    for role in (app, sequencer):
+        out.append(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db(database), db(role)))
+        out.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(db(schema), db(role)))
+        out.append(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(db(schema), db(role)))
     for table in tables(cursor):
         if table.owner != owner:
             out.append(sql.SQL("ALTER TABLE {} OWNER TO {}").format(db(table.name), db(owner)))
-        out.append(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(db(table.name), db(app)))
-        out.append(
-            sql.SQL("GRANT {} ON TABLE {} TO {}").format(
-                sql.SQL(", ").join(sql.SQL(p) for p in privileges_for(table.name)), db(table.name), db(app)
+        for role in (app, sequencer):
+            out.append(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(db(table.name), db(role)))
+            out.append(
+                sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+                    sql.SQL(", ").join(sql.SQL(p) for p in privileges_for(table.name)), db(table.name), db(role)
+                )
             )
-        )
-        columns = AUDIT_COLUMN_UPDATES.get(table.name)
+        columns = SEQUENCER_COLUMN_UPDATES.get(table.name)
         if columns:
             out.append(
                 sql.SQL("GRANT UPDATE ({}) ON TABLE {} TO {}").format(
-                    sql.SQL(", ").join(db(c) for c in columns), db(table.name), db(app)
+                    sql.SQL(", ").join(db(c) for c in columns), db(table.name), db(sequencer)
                 )
             )
-    out.append(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(db(schema), db(app)))
+    for role in (app, sequencer):
+        out.append(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(db(schema), db(role)))
     return out
 
 
@@ -114,4 +122,15 @@ def runtime_problems(cursor: Any) -> tuple[list[str], list[str]]:
             granted.insert(0, "UPDATE")
         if granted and not superuser:
             rewrites.append(f"{name}: {', '.join(granted)}")
+    for name, columns in SEQUENCER_COLUMN_UPDATES.items():
+        for column in columns:
+            cursor.execute(
+                "SELECT has_column_privilege(c.oid, %s, 'UPDATE') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = %s AND n.nspname = ANY(current_schemas(false))",
+                [column, name],
+            )
+            row = cursor.fetchone()
+            if row and row[0] and not superuser:
+                rewrites.append(f"{name}: UPDATE ({column}), which only the sequencer role may have")
     return owns, rewrites

@@ -148,11 +148,22 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'warden.sqlite3'}
 MIGRATE_DATABASE_URL = env_secret("MIGRATE_DATABASE_URL")
 # Set only for the release step's `migrate` and `db_roles`: connect as the owner role.
 WARDEN_DB_AS_OWNER = env_bool("WARDEN_DB_AS_OWNER", False)
-_CONNECT_URL = MIGRATE_DATABASE_URL if WARDEN_DB_AS_OWNER and MIGRATE_DATABASE_URL else DATABASE_URL
+# The audit sequencer's role, the only one that may number audit events (the Procfile's
+# sequencer sets WARDEN_DB_AS_SEQUENCER=1 to connect as it).
+WARDEN_SEQUENCER_DATABASE_URL = env_secret("WARDEN_SEQUENCER_DATABASE_URL")
+WARDEN_DB_AS_SEQUENCER = env_bool("WARDEN_DB_AS_SEQUENCER", False)
+if WARDEN_DB_AS_OWNER and MIGRATE_DATABASE_URL:
+    _CONNECT_URL = MIGRATE_DATABASE_URL
+elif WARDEN_DB_AS_SEQUENCER and WARDEN_SEQUENCER_DATABASE_URL:
+    _CONNECT_URL = WARDEN_SEQUENCER_DATABASE_URL
+else:
+    _CONNECT_URL = DATABASE_URL
 try:
     DATABASES = {"default": dj_database_url.parse(_CONNECT_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL or MIGRATE_DATABASE_URL is not a valid database URL: {exc}") from None
+    raise ImproperlyConfigured(
+        f"DATABASE_URL, MIGRATE_DATABASE_URL or WARDEN_SEQUENCER_DATABASE_URL is not a valid database URL: {exc}"
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE makes SQLite writers queue for the lock instead of failing with
     # "database is locked" halfway through a transaction; WAL lets readers run beside them.

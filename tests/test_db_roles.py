@@ -21,7 +21,7 @@ from audit.db_roles import privileges_for, runtime_problems
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
-OWNER, APP = "hardening_test_owner", "hardening_test_app"
+OWNER, APP, SEQUENCER = "hardening_test_owner", "hardening_test_app", "hardening_test_sequencer"
 
 
 def url_as(role: str) -> str:
@@ -30,7 +30,7 @@ def url_as(role: str) -> str:
 
 
 def drop_roles(cursor) -> None:
-    for role in (OWNER, APP):
+    for role in (OWNER, APP, SEQUENCER):
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
         if cursor.fetchone():
             cursor.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
@@ -40,11 +40,11 @@ def drop_roles(cursor) -> None:
 
 @pytest.fixture
 def roles() -> Iterator[None]:
-    """Two login roles in the test database (loopback trust auth, as the test server has)."""
+    """Three login roles in the test database (loopback trust auth, as the test server has)."""
     with connection.cursor() as cursor:
         drop_roles(cursor)
-        cursor.execute(f'CREATE ROLE "{OWNER}" LOGIN')
-        cursor.execute(f'CREATE ROLE "{APP}" LOGIN')
+        for role in (OWNER, APP, SEQUENCER):
+            cursor.execute(f'CREATE ROLE "{role}" LOGIN')
     yield
     with connection.cursor() as cursor:
         drop_roles(cursor)
@@ -67,9 +67,9 @@ def test_the_grants_cover_every_audit_table_generically() -> None:
 def test_the_runtime_role_appends_but_cannot_alter_or_rewrite_the_trail(roles) -> None:
     audit.record("test.before", "system:test", outcome="ok")
     out = io.StringIO()
-    call_command("db_roles", "--owner", OWNER, "--app", APP, stdout=out)
+    call_command("db_roles", "--owner", OWNER, "--app", APP, "--sequencer", SEQUENCER, stdout=out)
     assert "GRANT SELECT, INSERT ON TABLE" in out.getvalue() and "audit_auditevent" in out.getvalue()
-    call_command("db_roles", "--owner", OWNER, "--app", APP, "--apply", stdout=io.StringIO())
+    call_command("db_roles", "--owner", OWNER, "--app", APP, "--sequencer", SEQUENCER, "--apply", stdout=io.StringIO())
 
     with psycopg.connect(url_as(APP), autocommit=True) as app:
         assert app.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] >= 1
@@ -81,20 +81,20 @@ def test_the_runtime_role_appends_but_cannot_alter_or_rewrite_the_trail(roles) -
             "TRUNCATE audit_auditevent",
             "DELETE FROM audit_checkpoint",
             "SET session_replication_role = replica",
+            # Numbering is the sequencer's alone: one event put far ahead of the tree would stop it.
+            "UPDATE audit_auditevent SET seq = 1000000000 WHERE seq IS NULL",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
         owns, rewrites = runtime_problems(app.cursor())
         assert owns == [] and rewrites == []
 
-    # The app still works as that role: it appends, the sequencer numbers and checkpoints the
-    # events (UPDATE of seq alone), and the log verifies.
-    script = (
-        "import audit; from audit.verify import verify; "
-        "audit.record('test.as_app', 'system:test', outcome='ok'); audit.sequence_now(); "
-        "result = verify(); print('verified', result.ok, result.count)"
-    )
-    ran = manage("shell", "-c", script, role=APP)
+    # The app still works as that role: it appends; the sequencer, as its own role, numbers and
+    # checkpoints the events (UPDATE of seq alone), and the log verifies.
+    appended = manage("shell", "-c", "import audit; audit.record('test.as_app', 'system:test', outcome='ok')", role=APP)
+    assert appended.returncode == 0, appended.stderr
+    script = "import audit; from audit.verify import verify; audit.sequence_now(); result = verify(); print('verified', result.ok, result.count)"
+    ran = manage("shell", "-c", script, role=SEQUENCER)
     assert ran.returncode == 0, ran.stderr
     assert "verified True" in ran.stdout
 
@@ -103,7 +103,7 @@ def test_the_runtime_role_appends_but_cannot_alter_or_rewrite_the_trail(roles) -
 
 
 def test_check_deploy_reports_a_misconfigured_runtime_role(roles) -> None:
-    call_command("db_roles", "--owner", OWNER, "--app", APP, "--apply", stdout=io.StringIO())
+    call_command("db_roles", "--owner", OWNER, "--app", APP, "--sequencer", SEQUENCER, "--apply", stdout=io.StringIO())
     with connection.cursor() as cursor:
         cursor.execute(f'GRANT UPDATE, DELETE ON audit_auditevent TO "{APP}"')
     rewriting = manage("check", "--deploy", role=APP)
@@ -123,4 +123,17 @@ def test_db_roles_refuses_one_role_for_both(roles) -> None:
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="both"):
-        call_command("db_roles", "--owner", APP, "--app", APP)
+        call_command("db_roles", "--owner", APP, "--app", APP, "--sequencer", SEQUENCER)
+    with pytest.raises(CommandError, match="role of its own"):
+        call_command("db_roles", "--owner", OWNER, "--app", APP, "--sequencer", APP)
+    with pytest.raises(CommandError, match="--sequencer"):
+        call_command("db_roles", "--owner", OWNER, "--app", APP)
+
+
+def test_check_deploy_reports_an_app_role_that_may_number_events(roles) -> None:
+    call_command("db_roles", "--owner", OWNER, "--app", APP, "--sequencer", SEQUENCER, "--apply", stdout=io.StringIO())
+    with connection.cursor() as cursor:  # the two-role deployment of earlier releases
+        cursor.execute(f'GRANT UPDATE (seq) ON audit_auditevent TO "{APP}"')
+    numbering = manage("check", "--deploy", role=APP)
+    assert numbering.returncode != 0 and "warden.E011" in numbering.stderr
+    assert "audit_auditevent: UPDATE (seq)" in numbering.stderr
