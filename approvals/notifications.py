@@ -25,13 +25,20 @@ def _link(path: str) -> str:
     return f"{settings.WARDEN_BASE_URL}{path}"
 
 
+def _one_line(subject: str, limit: int = 200) -> str:
+    """A mail header cannot hold a line break (Django refuses it, and the whole message with it),
+    and a subject carries text from outside: a connector's error, a reviewer's reason."""
+    text = " ".join(subject.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _send(kind: str, subject: str, body: str, url: str, recipients: list[str], object_id: Any) -> None:
     from approvals.tasks import notify
 
     notify.delay(
         {
             "kind": kind,
-            "subject": subject,
+            "subject": _one_line(subject),
             "body": body,
             "url": url,
             "recipients": recipients,

@@ -17,6 +17,8 @@ from approvals import policies
 from approvals.models import ApprovalDecision
 from audit.chain import label
 from governance import services as governance_services
+from governance.actors import as_actor
+from governance.roles import Capability
 
 APPROVAL_WAIT = Histogram(
     "warden_approval_wait_seconds",
@@ -131,7 +133,14 @@ def action_request_decide(
     return ar
 
 
+def _require(actor: Any, capability: str, refusal: str) -> None:
+    """The role rule of a reviewer's service, checked here for every caller (views, tasks, commands)."""
+    if not as_actor(actor).can(capability):
+        raise DecisionRefused(refusal)
+
+
 def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
+    _require(responder, Capability.HANDLE_HANDOFFS, "you do not handle handoffs")
     with transaction.atomic():
         locked = HumanHandoff.objects.select_for_update().get(pk=handoff.pk)
         if locked.status != HumanHandoff.Status.OPEN:
@@ -151,6 +160,7 @@ def handoff_claim(*, handoff: HumanHandoff, responder: Any) -> HumanHandoff:
 
 
 def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -> HumanHandoff:
+    _require(responder, Capability.HANDLE_HANDOFFS, "you do not handle handoffs")
     resolution = (resolution or "").strip()
     if not resolution:
         raise DecisionRefused("say how the handoff was resolved")
@@ -175,6 +185,7 @@ def handoff_resolve(*, handoff: HumanHandoff, responder: Any, resolution: str) -
 
 def alert_update(*, alert: SecurityAlert, actor: Any, status: str, note: str = "") -> SecurityAlert:
     """Acknowledge or resolve an alert, with an optional note (kept, and audited)."""
+    _require(actor, Capability.SEE_ALERTS, "only security staff handle security alerts")
     if status not in (SecurityAlert.Status.ACKNOWLEDGED, SecurityAlert.Status.RESOLVED):
         raise DecisionRefused("an alert can be acknowledged or resolved")
     note = (note or "").strip()[:2000]
@@ -199,6 +210,7 @@ def alert_update(*, alert: SecurityAlert, actor: Any, status: str, note: str = "
 def alert_suspend_agent(*, alert: SecurityAlert, actor: Any, reason: str) -> SecurityAlert:
     """From an alert, pull the kill switch on its agent (the governance service checks the
     security or admin role, the step-up and the reason), and note it on the alert."""
+    _require(actor, Capability.SEE_ALERTS, "only security staff handle security alerts")
     if alert.agent is None:
         raise DecisionRefused("this alert names no agent")
     reason = (reason or "").strip()

@@ -28,10 +28,12 @@ def sign(body: bytes, timestamp: int, secret: str) -> str:
 
 @shared_task(ignore_result=True, acks_late=True)
 def notify(message: dict[str, Any]) -> None:
-    if message.get("recipients"):
-        send_mail(message["subject"], message["body"], settings.WARDEN_MAIL_FROM, message["recipients"])
+    # Webhooks first, each in its own task with its own retries: a mail server that fails
+    # (or refuses this message) never keeps the webhooks from going out.
     for url in settings.WARDEN_WEBHOOK_URLS:
         deliver_webhook.delay(url, {k: v for k, v in message.items() if k != "recipients"})
+    if message.get("recipients"):
+        send_mail(message["subject"], message["body"], settings.WARDEN_MAIL_FROM, message["recipients"])
 
 
 @shared_task(

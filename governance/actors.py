@@ -84,6 +84,15 @@ class Actor:
             names |= identities_of(self.user)
         return frozenset(n.lower() for n in names if n)
 
+    def can(self, capability: str) -> bool:
+        """What governance.roles lets this actor do. A person signed in to the UI has their roles'
+        capabilities; an operator at a shell and Warden itself are trusted by where they run."""
+        if self.channel != Channel.UI:
+            return True
+        from governance.roles import CAPABILITIES
+
+        return any(capability in CAPABILITIES.get(role, ()) for role in self.roles)
+
     def auth_details(self) -> dict[str, Any]:
         """What the audit trail records about how the actor signed in."""
         if self.channel != Channel.UI:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
+from agents import sessions
 from approvals.services import action_request_decide
 from config.celery import app as celery_app
 from tests.approvals.conftest import make_user, run_to_pause
@@ -30,6 +31,9 @@ def eager():
 def test_a_rejection_reason_with_a_line_break_still_emails_the_reviewers_the_handoff(
     demo, model_server, eager, django_capture_on_commit_callbacks
 ) -> None:
+    from governance.models import Workflow
+
+    Workflow.objects.filter(name="refund-triage").update(on_reject="handoff")  # the default; the demo continues
     alice, bob = make_user("alice", "reviewer"), make_user("bob", "reviewer")
     ar = run_to_pause("refund-bot", "refund-triage", "Handle T-2002", "user:dana")
     with django_capture_on_commit_callbacks(execute=True):
@@ -42,3 +46,14 @@ def test_a_rejection_reason_with_a_line_break_still_emails_the_reviewers_the_han
         )
     handoff_mails = [m for m in mail.outbox if "needs a person" in m.subject]
     assert handoff_mails and bob.email in handoff_mails[0].to, [m.subject for m in mail.outbox]
+
+
+def test_a_handoff_whose_trigger_has_a_newline_still_emails_the_reviewers(
+    demo, eager, django_capture_on_commit_callbacks
+) -> None:
+    make_user("alice", "reviewer")
+    session, _token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
+    trigger = "connector error in crm.issue_refund: duplicate key value\nDETAIL:  Key (id)=(R-1) already exists."
+    with django_capture_on_commit_callbacks(execute=True):
+        sessions.hand_off(session, trigger=trigger, context={})
+    assert [m.to for m in mail.outbox if "needs a person" in m.subject] == [["alice@example.com"]]

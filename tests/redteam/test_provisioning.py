@@ -26,7 +26,9 @@ pytestmark = pytest.mark.django_db
 def _hidden_form(html: str) -> dict[str, str]:
     """The fields of the "Apply this plan" form, as the browser would post them."""
     form = re.search(r'<form[^>]*>(?:(?!</form>).)*name="apply"(?:(?!</form>).)*</form>', html, re.S).group(0)
-    fields = {m.group(1): unescape(m.group(2)) for m in re.finditer(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form)}
+    fields = {
+        m.group(1): unescape(m.group(2)) for m in re.finditer(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form)
+    }
     text = re.search(r'<textarea name="text"[^>]*>(.*?)</textarea>', form, re.S)
     if text:
         fields["text"] = unescape(text.group(1))
