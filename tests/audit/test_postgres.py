@@ -197,3 +197,21 @@ def test_the_orm_cannot_delete_events_either() -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.all().delete()
     assert AuditEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_cannot_be_inserted_with_a_seq() -> None:
+    """Only the sequencer numbers events: an INSERT that carries a seq (one far ahead of the tree
+    would stop the sequencer for good) is refused, and the sequencer carries on."""
+    audit.record("test.before", "system:test")
+    audit.sequence_now()
+    with pytest.raises(DatabaseError, match="inserted without a seq"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO audit_auditevent (seq, at, kind, actor, session, workflow, system, data_type, action, "
+                "tier, outcome, details, hash, legacy_prev_hash, legacy_hmac) VALUES (1000000000, now(), 'x', 'x', "
+                "'', '', '', '', '', NULL, '', '{}', %s, '', '')",
+                ["f" * 64],
+            )
+    audit.record("test.after", "system:test")
+    assert audit.sequence_now() == 1
