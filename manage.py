@@ -11,7 +11,30 @@ def _unmigrated(exc: Exception) -> bool:
     return "no such table" in text or ("relation" in text and "does not exist" in text)
 
 
+def _offline_verification(argv: list[str]) -> None:
+    """`audit_verify --offline` reads no database and needs no secret: an auditor runs it on their
+    own machine, so it runs before (and without) Warden's settings, which demand the keys."""
+    import argparse
+
+    from audit.offline import OfflineUsage, verify_files
+
+    parser = argparse.ArgumentParser(prog="manage.py audit_verify")
+    parser.add_argument("--offline", metavar="EXPORT", required=True)
+    parser.add_argument("--checkpoint", metavar="FILE")
+    parser.add_argument("--public-key", metavar="KEY")
+    args = parser.parse_args(argv)
+    try:
+        ok, line = verify_files(args.offline, args.checkpoint, args.public_key)
+    except OfflineUsage as exc:
+        print(f"CommandError: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(line, file=sys.stdout if ok else sys.stderr)
+    sys.exit(0 if ok else 1)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["audit_verify"] and any(a == "--offline" or a.startswith("--offline=") for a in sys.argv):
+        _offline_verification(sys.argv[2:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.exceptions import ImproperlyConfigured
 

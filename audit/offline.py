@@ -8,6 +8,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from audit import merkle, notes
 from audit.canonical import chain_json
@@ -52,6 +53,30 @@ def verify_export(lines: Iterable[str], checkpoint_note: str, public_key: str) -
         seen.add(seq)
     complete = len(seen) == body.size
     return OfflineResult(True, len(seen), body.size, complete=complete)
+
+
+class OfflineUsage(ValueError):
+    """The files cannot be read, or an argument is missing: a usage error, not a broken log."""
+
+
+def verify_files(export: str, checkpoint: str | None, public_key: str | None) -> tuple[bool, str]:
+    """`audit_verify --offline`: (ok, the line to print). Needs neither a database nor Django's
+    settings, so an auditor runs it with no secret (manage.py calls it before loading settings)."""
+    if not checkpoint or not public_key:
+        raise OfflineUsage("--offline needs --checkpoint FILE and --public-key KEY")
+    key_path = Path(public_key)
+    try:
+        key = key_path.read_text().strip() if key_path.is_file() else public_key
+        note = Path(checkpoint).read_text(encoding="utf-8")
+        with open(export, encoding="utf-8") as lines:
+            result = verify_export(lines, note, key)
+    except OSError as exc:
+        raise OfflineUsage(f"cannot read: {exc}") from None
+    if not result.ok:
+        where = f"seq {result.first_bad_seq}" if result.first_bad_seq is not None else "the checkpoint"
+        return False, f"export BROKEN at {where}: {result.message}"
+    scope = "every event of the tree" if result.complete else "a subset of the tree"
+    return True, f"export OK: {result.count} events proved against the checkpoint of size {result.tree_size} ({scope})"
 
 
 def _check(event: dict, proof: dict, seq: object, body: notes.CheckpointBody) -> str | None:

@@ -18,7 +18,9 @@ class WardenError(Exception):
     """Warden answered with a problem (RFC 9457); `problem` holds it."""
 
     def __init__(self, status: int, problem: dict[str, Any]):
-        super().__init__(f"{status}: {problem.get('detail') or problem.get('title')}")
+        errors = problem.get("errors")
+        where = f" {errors}" if errors else ""
+        super().__init__(f"{status}: {problem.get('detail') or problem.get('title')}{where}")
         self.status, self.problem = status, problem
 
 
@@ -62,7 +64,7 @@ class WardenClient:
         started = self._call(
             "POST",
             "/api/v1/sessions/",
-            {"workflow": workflow, "input": input, "initiated_by": initiated_by},
+            {"workflow": workflow, "input": input, **({"initiated_by": initiated_by} if initiated_by else {})},
             token=self.agent_key,
         )
         self.session_id, self.token = started["session_id"], started["token"]

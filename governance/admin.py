@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -112,6 +113,9 @@ class ServiceCredentialAdmin(ReadOnlyAdmin):
 # Roles are Django groups that the IdP's groups claim sets at each sign-in: editing them (or a
 # user's groups, or who is a superuser) in the admin would grant roles past the IdP.
 admin.site.unregister(Group)
+# django-auditlog's change log holds the field values of every model it watches: for auditors
+# (/audit/ has the same changes as events), not for the admins who use Django admin.
+admin.site.unregister(LogEntry)
 User = get_user_model()
 admin.site.unregister(User)
 

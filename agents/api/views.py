@@ -101,6 +101,7 @@ class SessionStart(serializers.Serializer):
     initiated_by = Text(
         max_length=255,
         required=False,
+        allow_blank=True,
         default="",
         help_text="who the runtime says started the session: stored as an unverified claim",
     )

@@ -156,6 +156,34 @@ def test_an_export_with_proofs_verifies_offline_with_only_the_checkpoint_and_pub
     assert "export OK: 13 events proved against the checkpoint of size 13" in capsys.readouterr().out
 
 
+def test_an_auditor_runs_offline_verification_with_no_secret_and_no_database(tmp_path) -> None:
+    """As README says: on the auditor's machine, with none of Warden's keys or settings."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    append(4)
+    export = tmp_path / "export.jsonl"
+    checkpoint_file = tmp_path / "checkpoint.txt"
+    call_command("audit_export", "--proofs", "--checkpoint-out", str(checkpoint_file), stdout=export.open("w"))
+    key_file = tmp_path / "warden.vkey"
+    key_file.write_text(notes.verifier().vkey + "\n")
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WARDEN_DATA_DIR": str(tmp_path / "data")}
+    argv = [sys.executable, "manage.py", "audit_verify", "--offline", str(export)]
+    argv += ["--checkpoint", str(checkpoint_file), "--public-key", str(key_file)]
+    root = Path(__file__).resolve().parents[2]
+    ran = subprocess.run(argv, cwd=root, env=clean, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert "export OK: 4 events proved against the checkpoint of size 4" in ran.stdout
+    lines = export.read_text().splitlines()
+    event = json.loads(lines[1])
+    event["unmapped"]["outcome"] = "forged"
+    export.write_text("\n".join([lines[0], json.dumps(event), *lines[2:]]) + "\n")
+    broken = subprocess.run(argv, cwd=root, env=clean, capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "export BROKEN" in broken.stderr
+    assert not (tmp_path / "data").exists()  # nothing written on the auditor's machine
+
+
 def test_offline_verification_names_an_edited_event_and_a_wrong_key(tmp_path, capsys) -> None:
     append(5)
     checkpoint = newest_checkpoint()

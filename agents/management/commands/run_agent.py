@@ -109,12 +109,20 @@ class Command(BaseCommand):
                     if ar.status == ActionRequest.Status.REJECTED:
                         rejected = True
                         self.stdout.write(f"  ... rejected by a reviewer: {ar.decided_reason}")
+                    elif ar.status in (ActionRequest.Status.DENIED, ActionRequest.Status.REFUSED) and ar.reason:
+                        self.stdout.write(f"  ... {ar.status}: {ar.reason}")
             session.refresh_from_db()
             if session.status != last_status:
                 last_status = session.status
                 if session.status == AgentSession.Status.AWAITING_APPROVAL:
                     self.stdout.write("  ... waiting for a reviewer's approval")
             if not session.is_live:
+                # Verification (tokens refused, context wiped) commits just after the session
+                # ends: wait for it, with a deadline, before saying whether it held.
+                settle = time.monotonic() + 10
+                while not session.termination_verified and time.monotonic() < settle:
+                    time.sleep(0.1)
+                    session.refresh_from_db()
                 verified = "verified" if session.termination_verified else "NOT verified"
                 self.stdout.write(f"session {session.status} ({session.termination_reason}; termination {verified})")
                 if session.final_answer:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -9,7 +8,7 @@ from django.db import DatabaseError
 
 from audit import checkpoints, merkle, notes, tree
 from audit.models import Checkpoint
-from audit.offline import verify_export
+from audit.offline import OfflineUsage, verify_files
 from audit.verify import verify
 
 
@@ -103,20 +102,10 @@ class Command(BaseCommand):
         )
 
     def _offline(self, export: str, checkpoint: str | None, public_key: str | None) -> None:
-        if not checkpoint or not public_key:
-            raise CommandError("--offline needs --checkpoint FILE and --public-key KEY")
-        key_path = Path(public_key)
-        key = key_path.read_text().strip() if key_path.is_file() else public_key
         try:
-            note = Path(checkpoint).read_text(encoding="utf-8")
-            with open(export, encoding="utf-8") as lines:
-                result = verify_export(lines, note, key)
-        except OSError as exc:
-            raise CommandError(f"cannot read: {exc}") from None
-        if not result.ok:
-            where = f"seq {result.first_bad_seq}" if result.first_bad_seq is not None else "the checkpoint"
-            self._fail(f"export BROKEN at {where}: {result.message}")
-        scope = "every event of the tree" if result.complete else "a subset of the tree"
-        self.stdout.write(
-            f"export OK: {result.count} events proved against the checkpoint of size {result.tree_size} ({scope})"
-        )
+            ok, line = verify_files(export, checkpoint, public_key)
+        except OfflineUsage as exc:
+            raise CommandError(str(exc)) from None
+        if not ok:
+            self._fail(line)
+        self.stdout.write(line)
