@@ -19,11 +19,12 @@ from approvals.views import _get_action_request_for_user
 
 def panel_context(request: HttpRequest, ar: ActionRequest) -> dict[str, Any]:
     """What the block shows. Whether it offers the button is a courtesy: the service decides."""
-    latest = ciba.latest_for(ar, request.user)
+    user: Any = request.user
+    latest = ciba.latest_for(ar, user)
     open_for_me = (
         ar.status == ActionRequest.Status.AWAITING_APPROVAL
-        and policies.can_decide(request.user, ar)
-        and not ar.decisions.filter(reviewer=request.user).exists()
+        and policies.can_decide(user, ar)
+        and not ar.decisions.filter(reviewer=user).exists()
     )
     pending = latest is not None and latest.status == CibaRequest.Status.PENDING
     return {
