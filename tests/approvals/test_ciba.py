@@ -453,3 +453,25 @@ def test_only_a_verified_token_approves_whatever_the_idp_answers(pending_refund,
         assert (cr.status, status) == expected
         assert Refund.objects.count() == (1 if first_final == "good" else 0)
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WARDEN_CIBA_ENABLED": "1"}, "WARDEN_CIBA_ENABLED is set but the IdP is not"),
+        ({"WARDEN_CIBA_LOGIN_HINT": "phone"}, "WARDEN_CIBA_LOGIN_HINT must be sub or email"),
+    ],
+)
+def test_a_half_configured_ciba_stops_start_up(env: dict[str, str], message: str, tmp_path) -> None:
+    from tests.test_settings import manage
+
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="config.test_settings",
+        OIDC_OP_ISSUER="",
+        OIDC_RP_CLIENT_ID="",
+        OIDC_RP_CLIENT_SECRET="",
+        WARDEN_DATA_DIR=str(tmp_path),
+        **env,
+    )
+    assert result.returncode != 0 and message in result.stderr, result.stderr
