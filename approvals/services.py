@@ -47,21 +47,9 @@ def _check_recent_auth(tier: int, auth: dict[str, Any]) -> None:
         raise DecisionRefused("this approval needs a recent sign-in: sign in again and retry")
 
 
-def action_request_decide(
-    *,
-    action_request: ActionRequest,
-    reviewer: Any,
-    decision: str,
-    comment: str,
-    params_hash: str,
-    auth_session: Any = None,
-) -> ActionRequest:
-    """Record one reviewer's decision. On reaching the quorum, release the action; on a
-    rejection, tell the agent why. Two reviewers deciding at once get one consistent outcome."""
-    comment = (comment or "").strip()
-    if decision not in ApprovalDecision.Decision.values:
-        raise DecisionRefused("the decision must be approve or reject")
-    auth = _auth_context(auth_session)
+def action_request_check_reviewer(*, action_request: ActionRequest, reviewer: Any) -> None:
+    """Whether this person may decide on this request at all: a reviewer, and not its session's
+    initiator (separation of duties, audited when refused). Every way of deciding asks here."""
     if not policies.can_review(reviewer):
         raise DecisionRefused("you are not a reviewer")
     if policies.is_initiator(reviewer, action_request.session):
@@ -77,6 +65,29 @@ def action_request_decide(
             details={"action_request": str(action_request.id), "reason": "separation of duties"},
         )
         raise DecisionRefused("you initiated this session, so you cannot decide on its actions")
+
+
+def action_request_decide(
+    *,
+    action_request: ActionRequest,
+    reviewer: Any,
+    decision: str,
+    comment: str,
+    params_hash: str,
+    auth_session: Any = None,
+    auth: dict[str, Any] | None = None,
+) -> ActionRequest:
+    """Record one reviewer's decision. On reaching the quorum, release the action; on a
+    rejection, tell the agent why. Two reviewers deciding at once get one consistent outcome.
+
+    `auth` is how the reviewer authenticated this decision when it is not the web sign-in in
+    `auth_session`: an approval on their device (approvals/ciba.py) passes the verified ID
+    token's claims and the token itself, kept with the decision as proof."""
+    comment = (comment or "").strip()
+    if decision not in ApprovalDecision.Decision.values:
+        raise DecisionRefused("the decision must be approve or reject")
+    auth = dict(auth) if auth is not None else _auth_context(auth_session)
+    action_request_check_reviewer(action_request=action_request, reviewer=reviewer)
     if decision == ApprovalDecision.Decision.REJECT and not comment:
         raise DecisionRefused("a rejection needs a comment: the agent and the initiator are told why")
     with transaction.atomic():
@@ -116,6 +127,12 @@ def action_request_decide(
                 "quorum": ar.quorum,
                 "amr": auth.get("amr", []),
                 "acr": auth.get("acr", ""),
+                # An approval on the device names its channel and the ID token it is proven by.
+                **{
+                    key: auth[key]
+                    for key in ("method", "id_token_sha256")
+                    if key in auth and auth.get("method") == "ciba"
+                },
             },
         )
         reached = decision == ApprovalDecision.Decision.APPROVE and approvals >= ar.quorum

@@ -81,3 +81,23 @@ def enforce_campaign_deadlines() -> int:
         campaign_enforce_deadline(c)
         for c in Campaign.objects.filter(closed_at__isnull=True, deadline__lt=timezone.now())
     )
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def ciba_request_poll(self: Any, ciba_request_id: int, poll_no: int) -> None:
+    """One poll of the IdP for a device approval (approvals/ciba.py); schedules the next one.
+    Run eagerly (tests, no broker) it polls once: whoever runs it eagerly polls again."""
+    from approvals import ciba
+
+    following = ciba.ciba_request_poll(ciba_request_id, poll_no)
+    if following is not None and not self.request.is_eager:
+        countdown, next_no = following
+        ciba_request_poll.apply_async((ciba_request_id, next_no), countdown=countdown)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def ciba_request_sweep() -> int:
+    """Periodic: device approvals whose polling task was lost are polled again."""
+    from approvals import ciba
+
+    return ciba.ciba_request_sweep()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import views
+from approvals import ciba_views, views
 
 app_name = "approvals"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("approvals/", views.queue, name="queue"),
     path("approvals/rows/", views.queue_rows, name="queue_rows"),
     path("approvals/history/", views.history, name="history"),
+    path("approvals/<uuid:pk>/ciba/", ciba_views.start, name="ciba_start"),
+    path("approvals/<uuid:pk>/ciba/panel/", ciba_views.panel, name="ciba_panel"),
     path("approvals/<uuid:pk>/", views.detail, name="detail"),
     path("approvals/<uuid:pk>/approve/", views.decide, {"decision": "approve"}, name="approve"),
     path("approvals/<uuid:pk>/reject/", views.decide, {"decision": "reject"}, name="reject"),

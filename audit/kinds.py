@@ -43,6 +43,9 @@ KINDS: dict[str, str] = {
     # reviewers' work
     "approval.decided": "one reviewer's decision, bound to the parameter hash",
     "approval.refused": "a reviewer was refused (separation of duties)",
+    "approval.ciba_requested": "Warden asked the IdP to confirm a reviewer's decision on their device (CIBA)",
+    "approval.ciba_expired": "the reviewer did not answer on their device in time: no decision",
+    "approval.ciba_failed": "a device approval failed or its ID token did not verify: no decision",
     "handoff.created": "a session was handed to a person",
     "handoff.claimed": "a person took a handoff",
     "handoff.resolved": "a handoff was resolved",

@@ -293,6 +293,29 @@ WARDEN_APPROVAL_RECENT_AUTH_TIERS = [int(t) for t in env_list("WARDEN_APPROVAL_R
 WARDEN_STEPUP_MAX_AGE = env_int("WARDEN_STEPUP_MAX_AGE", 900)
 WARDEN_STEPUP_ACR = env_str("WARDEN_STEPUP_ACR")  # an acr that counts as MFA, also sent as acr_values
 
+# Approval on the reviewer's own device through the IdP: OpenID Connect CIBA, poll mode
+# (approvals/ciba.py, docs/decisions/0019). Off unless enabled; the IdP and client default to
+# the login's.
+WARDEN_CIBA_ENABLED = env_bool("WARDEN_CIBA_ENABLED", False)
+WARDEN_CIBA_ISSUER = env_str("WARDEN_CIBA_ISSUER", OIDC_OP_ISSUER).rstrip("/")
+WARDEN_CIBA_CLIENT_ID = env_str("WARDEN_CIBA_CLIENT_ID", OIDC_RP_CLIENT_ID)
+WARDEN_CIBA_CLIENT_SECRET = env_secret("WARDEN_CIBA_CLIENT_SECRET") or OIDC_RP_CLIENT_SECRET
+WARDEN_CIBA_CLIENT_AUTH = env_str("WARDEN_CIBA_CLIENT_AUTH", "client_secret_post")  # or client_secret_basic
+WARDEN_CIBA_LOGIN_HINT = env_str("WARDEN_CIBA_LOGIN_HINT", "sub")  # sub (ExternalIdentity) or email
+WARDEN_CIBA_EXPIRES_SECONDS = env_int("WARDEN_CIBA_EXPIRES_SECONDS", 300)  # the polling deadline
+WARDEN_CIBA_DEFAULT_INTERVAL = env_int("WARDEN_CIBA_DEFAULT_INTERVAL", 5)  # when the IdP names none (spec: 5)
+WARDEN_CIBA_BINDING_MESSAGE_MAX = env_int("WARDEN_CIBA_BINDING_MESSAGE_MAX", 20)  # oidc-provider's default limit
+WARDEN_CIBA_HTTP_TIMEOUT = env_int("WARDEN_CIBA_HTTP_TIMEOUT", 5)
+if WARDEN_CIBA_ENABLED and not (WARDEN_CIBA_ISSUER and WARDEN_CIBA_CLIENT_ID and WARDEN_CIBA_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "WARDEN_CIBA_ENABLED is set but the IdP is not: set WARDEN_CIBA_ISSUER, WARDEN_CIBA_CLIENT_ID and "
+        "WARDEN_CIBA_CLIENT_SECRET (or the OIDC_* login settings they default to)"
+    )
+if WARDEN_CIBA_LOGIN_HINT not in ("sub", "email"):
+    raise ImproperlyConfigured("WARDEN_CIBA_LOGIN_HINT must be sub or email")
+if WARDEN_CIBA_CLIENT_AUTH not in ("client_secret_post", "client_secret_basic"):
+    raise ImproperlyConfigured("WARDEN_CIBA_CLIENT_AUTH must be client_secret_post or client_secret_basic")
+
 # Notifications: email to the people concerned, and signed webhooks.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 WARDEN_WEBHOOK_URLS = env_list("WARDEN_WEBHOOK_URLS")
@@ -338,6 +361,11 @@ CELERY_BEAT_SCHEDULE = {
     "enforce-campaign-deadlines": {
         "task": "approvals.tasks.enforce_campaign_deadlines",
         "schedule": float(env_int("WARDEN_REVIEW_CHECK_SECONDS", 3600)),
+    },
+    "poll-stranded-ciba-requests": {
+        # Picks up device approvals whose polling chain was lost with a worker (approvals/ciba.py).
+        "task": "approvals.tasks.ciba_request_sweep",
+        "schedule": float(env_int("WARDEN_SWEEP_SECONDS", 30)),
     },
     "rotate-credentials": {
         "task": "agents.tasks.rotate_due_credentials",

@@ -2,6 +2,11 @@
 // Usage: node provider.mjs   with PORT, REDIRECT_URIS (comma-separated), USERS_FILE in the environment.
 // Users come from USERS_FILE (re-read on every login, so tests can change a user's groups):
 //   {"alice": {"email": "...", "name": "...", "groups": ["warden-reviewers"]}, ...}
+// With CIBA=1 the provider also offers OpenID Connect CIBA (poll mode) to the client "warden",
+// and a test "device" stands in for each user's phone:
+//   GET  /test-device/<user>                        the pending requests: [{auth_req_id, binding_message, scope}]
+//   POST /test-device/<user>/<auth_req_id>/confirm  the user approves (with mfa)
+//   POST /test-device/<user>/<auth_req_id>/deny     the user denies
 // The login page asks for a user name, the password "pw", and an optional "mfa" box that
 // adds "mfa" to the login's amr and sets acr to "urn:warden:mfa".
 import { generateKeyPairSync } from 'node:crypto';
@@ -13,6 +18,9 @@ const issuer = `http://127.0.0.1:${port}`;
 const redirectUris = (process.env.REDIRECT_URIS || '').split(',').filter(Boolean);
 const logoutUris = (process.env.POST_LOGOUT_REDIRECT_URIS || '').split(',').filter(Boolean);
 const usersFile = process.env.USERS_FILE;
+
+const cibaEnabled = process.env.CIBA === '1';
+const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
 const users = () => JSON.parse(readFileSync(usersFile, 'utf8'));
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -27,7 +35,35 @@ const client = (id) => ({
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_post',
   id_token_signed_response_alg: 'RS256',
+  ...(cibaEnabled && id === 'warden'
+    ? { grant_types: ['authorization_code', CIBA_GRANT], backchannel_token_delivery_mode: 'poll' }
+    : {}),
 });
+
+// CIBA requests waiting on a user's device, by account id (the "push" a real IdP would send).
+const devices = new Map();
+const ciba = {
+  enabled: true,
+  deliveryModes: ['poll'],
+  processLoginHint: async (ctx, loginHint) => {
+    const all = users();
+    if (all[loginHint]) return loginHint;
+    return Object.keys(all).find((id) => all[id].email === loginHint);
+  },
+  // Tighter than the default: a binding message is required, so a device always shows one.
+  validateBindingMessage: async (ctx, bindingMessage) => {
+    if (!/^[a-zA-Z0-9-._+#]{1,20}$/.test(bindingMessage || '')) {
+      throw new errors.InvalidBindingMessage('binding_message is required: 1 - 20 of [a-zA-Z0-9-._+#]');
+    }
+  },
+  validateRequestContext: async () => {},
+  verifyUserCode: async () => {},
+  triggerAuthenticationDevice: async (ctx, request, account) => {
+    const pending = devices.get(account.accountId) || [];
+    pending.push({ auth_req_id: request.jti, binding_message: request.params.binding_message, scope: request.scope });
+    devices.set(account.accountId, pending);
+  },
+};
 
 // Resource servers (RFC 8707) whose access tokens are JWTs (RFC 9068): Warden's API, whose
 // audience is Warden's client id, and another client's API at the same IdP.
@@ -50,6 +86,7 @@ const provider = new Provider(issuer, {
   acrValues: ['urn:warden:pwd', 'urn:warden:mfa'],
   features: {
     devInteractions: { enabled: false },
+    ...(cibaEnabled ? { ciba } : {}),
     resourceIndicators: {
       enabled: true,
       getResourceServerInfo: async (ctx, indicator) => {
@@ -100,7 +137,10 @@ const provider = new Provider(issuer, {
     if (token.kind !== 'AccessToken' || !token.resourceServer) return undefined;
     return { groups: users()[token.accountId]?.groups || [] };
   },
-  ttl: { Session: 3600, Interaction: 600, Grant: 3600, AuthorizationCode: 60, AccessToken: 600, IdToken: 600 },
+  ttl: {
+    Session: 3600, Interaction: 600, Grant: 3600, AuthorizationCode: 60, AccessToken: 600, IdToken: 600,
+    BackchannelAuthenticationRequest: (ctx) => Math.min(600, Number(ctx?.oidc?.params?.requested_expiry) || 600),
+  },
 });
 provider.proxy = false;
 
@@ -138,6 +178,38 @@ provider.use(async (ctx, next) => {
   const mfa = form.mfa === '1';
   const result = { login: { accountId: form.login, amr: mfa ? ['pwd', 'mfa'] : ['pwd'], acr: mfa ? 'urn:warden:mfa' : 'urn:warden:pwd' } };
   await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  return undefined;
+});
+
+// The test device (CIBA=1 only): what a user's phone would show, and their answer.
+provider.use(async (ctx, next) => {
+  const match = cibaEnabled && ctx.path.match(/^\/test-device\/([^/]+)(?:\/([^/]+)\/(confirm|deny))?$/);
+  if (!match) return next();
+  const [, accountId, authReqId, answer] = match;
+  const pending = devices.get(accountId) || [];
+  ctx.type = 'json';
+  if (!answer) {
+    ctx.body = pending;
+    return undefined;
+  }
+  const request = await provider.BackchannelAuthenticationRequest.find(authReqId);
+  if (ctx.method !== 'POST' || !request || request.accountId !== accountId || !pending.some((p) => p.auth_req_id === authReqId)) {
+    ctx.status = 404;
+    ctx.body = { error: 'no such request on this device' };
+    return undefined;
+  }
+  if (answer === 'confirm') {
+    const grant = new provider.Grant({ accountId, clientId: request.clientId });
+    grant.addOIDCScope(request.scope);
+    await grant.save();
+    await provider.backchannelResult(request, grant, {
+      acr: 'urn:warden:mfa', amr: ['pwd', 'mfa'], authTime: Math.floor(Date.now() / 1000),
+    });
+  } else {
+    await provider.backchannelResult(request, new errors.AccessDenied('the user denied the request on their device'));
+  }
+  devices.set(accountId, pending.filter((p) => p.auth_req_id !== authReqId));
+  ctx.body = { done: answer };
   return undefined;
 });
 
