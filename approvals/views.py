@@ -132,11 +132,27 @@ def _claimed_initiator(session: AgentSession) -> str:
     return str((details or {}).get("claimed_initiator") or "")
 
 
+def _next_request(request: HttpRequest, ar: ActionRequest) -> ActionRequest | None:
+    """The oldest other waiting request this reviewer can still decide: where "next" goes."""
+    waiting = (
+        policies.actions_visible_to(request.user)
+        .filter(status=ActionRequest.Status.AWAITING_APPROVAL)
+        .exclude(pk=ar.pk)
+        .exclude(decisions__reviewer=request.user)
+        .select_related("session")
+        .order_by("created_at")
+    )
+    return next((other for other in waiting[:50] if policies.can_decide(request.user, other)), None)
+
+
 @login_required
 @require_GET
 def detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    from agents.connectors.preview import preview_for
+
     ar = _get_action_request_for_user(request, pk)
     session = ar.session
+    waiting = ar.status == ActionRequest.Status.AWAITING_APPROVAL
     return render(
         request,
         "approvals/detail.html",
@@ -168,6 +184,9 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "agent_claim": _agent_claim(session, ar.tool_use_id),
             "claimed_initiator": _claimed_initiator(session),
             "now": timezone.now(),
+            # Only while the request waits: afterwards the record shows the change itself.
+            "preview": preview_for(ar) if waiting else None,
+            "next_request": _next_request(request, ar),
         },
     )
 

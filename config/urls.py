@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("console.urls")),
     path("", include("audit.urls")),
+    path("", include("demo_systems.urls")),
     path("api/v1/", include("agents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
