@@ -17,9 +17,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals.services import DecisionRefused
+from approvals.views import stepup_redirect
 from console import provisioning
 from governance.models import AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
-from governance.oidc import stepup_satisfied, stepup_url
+from governance.oidc import stepup_satisfied
 from governance.roles import Capability, can
 
 
@@ -39,9 +40,8 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not stepup_satisfied(request.session):
-            back = request.POST.get("back") or reverse("console:provisioning")
-            messages.info(request, "This change needs a recent sign-in with a second factor.")
-            return redirect(stepup_url(request, back))
+            # The form is kept and sent again after the sign-in (approvals.stepup).
+            return stepup_redirect(request, request.POST.get("back") or reverse("console:provisioning"))
         try:
             return view(request, *args, **kwargs)
         except DecisionRefused as exc:
@@ -216,6 +216,9 @@ def policy(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is not None:
             context["text"] = upload.read().decode("utf-8", "replace")
+            # As if pasted: a form kept through a step-up sign-in carries the text, not the file.
+            request.POST = request.POST.copy()  # type: ignore[misc]
+            request.POST["text"] = context["text"]
         return _policy_post(request, context)
     return render(request, "console/policy.html", context)
 
