@@ -106,7 +106,7 @@ def _view(raw: Any, config: Any, action: str) -> Preview:
     if not isinstance(raw, dict) or not isinstance(raw.get("changes"), list):
         return Preview(UNAVAILABLE, message="the connector's preview is malformed")
     data_object = str(raw.get("data_object") or "")
-    record = raw.get("record") if isinstance(raw.get("record"), dict) else {}
+    record: dict[str, Any] = raw["record"] if isinstance(raw.get("record"), dict) else {}
     policy = context.load_policy()
     changes = []
     for item in raw["changes"]:
