@@ -92,11 +92,32 @@ def test_the_editor_keeps_every_field_and_shows_each_error_at_its_row(
     )
 
 
-def test_admin_pages_fit_a_390px_screen(live_server, oidc_settings, new_page, demo) -> None:
+def test_admin_pages_fit_a_390px_screen(live_server, oidc_settings, new_page, demo, example_text) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals import services
+    from governance.models import Campaign
+    from tests.governance.test_access_reviews import change_tiers
+
+    change_tiers(example_text)  # an open access review, with its revoke form
     page = new_page()
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, "carol", next_path="/reviews/")
-    for path in ("/reviews/", "/campaigns/"):
+    from django.contrib.auth import get_user_model
+
+    carol = get_user_model().objects.get(external_identities__subject="carol")
+    services.campaign_create(
+        name="Q4",
+        scope="all",
+        scope_value="",
+        deadline=timezone.now() + timedelta(days=7),
+        overdue_policy="suspend",
+        actor=carol,
+    )
+    campaign = Campaign.objects.get()
+    for path in ("/reviews/", "/campaigns/", f"/campaigns/{campaign.pk}/"):
         page.goto(path)
         page.wait_for_selector("h1")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
