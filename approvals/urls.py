@@ -13,6 +13,7 @@ urlpatterns = [
     path("approvals/<uuid:pk>/", views.detail, name="detail"),
     path("approvals/<uuid:pk>/approve/", views.decide, {"decision": "approve"}, name="approve"),
     path("approvals/<uuid:pk>/reject/", views.decide, {"decision": "reject"}, name="reject"),
+    path("stepup/replay/<str:replay_id>/", views.replay, name="replay"),
     path("handoffs/", views.handoffs, name="handoffs"),
     path("handoffs/<int:pk>/", views.handoff_detail, name="handoff"),
     path("handoffs/<int:pk>/claim/", views.handoff_claim, name="handoff_claim"),

@@ -132,11 +132,27 @@ def _claimed_initiator(session: AgentSession) -> str:
     return str((details or {}).get("claimed_initiator") or "")
 
 
+def _next_request(request: HttpRequest, ar: ActionRequest) -> ActionRequest | None:
+    """The oldest other waiting request this reviewer can still decide: where "next" goes."""
+    waiting = (
+        policies.actions_visible_to(request.user)
+        .filter(status=ActionRequest.Status.AWAITING_APPROVAL)
+        .exclude(pk=ar.pk)
+        .exclude(decisions__reviewer=request.user)
+        .select_related("session")
+        .order_by("created_at")
+    )
+    return next((other for other in waiting[:50] if policies.can_decide(request.user, other)), None)
+
+
 @login_required
 @require_GET
 def detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    from agents.connectors.preview import preview_for
+
     ar = _get_action_request_for_user(request, pk)
     session = ar.session
+    waiting = ar.status == ActionRequest.Status.AWAITING_APPROVAL
     return render(
         request,
         "approvals/detail.html",
@@ -168,6 +184,9 @@ def detail(request: HttpRequest, pk: Any) -> HttpResponse:
             "agent_claim": _agent_claim(session, ar.tool_use_id),
             "claimed_initiator": _claimed_initiator(session),
             "now": timezone.now(),
+            # Only while the request waits: afterwards the record shows the change itself.
+            "preview": preview_for(ar) if waiting else None,
+            "next_request": _next_request(request, ar),
         },
     )
 
@@ -214,6 +233,34 @@ def decide(request: HttpRequest, pk: Any, decision: str) -> HttpResponse:
             f"{'Approved' if decision == 'approve' else 'Rejected'}: {ar.action} is now {result.status.replace('_', ' ')}.",
         )
     return redirect("approvals:detail", pk=ar.pk)
+
+
+# --- a form sent again after a step-up sign-in -------------------------------------------------
+
+
+def stepup_redirect(request: HttpRequest, back: str, what: str = "This change") -> HttpResponse:
+    """Off to a fresh MFA sign-in; the submitted form is kept and sent again on return."""
+    from approvals import stepup
+
+    replay_id = stepup.stash(request)
+    if replay_id is None:
+        messages.info(request, f"{what} needs a recent sign-in with a second factor. Then make it again.")
+        return redirect(stepup_url(request, back))
+    messages.info(request, f"{what} needs a recent sign-in with a second factor. After it, your form is sent again.")
+    return redirect(stepup_url(request, reverse("approvals:replay", args=[replay_id])))
+
+
+@login_required
+@require_GET
+def replay(request: HttpRequest, replay_id: str) -> HttpResponse:
+    """Post the kept form again, once, with a fresh CSRF token (a static script submits it)."""
+    from approvals import stepup
+
+    saved = stepup.take(request, replay_id)
+    if saved is None:
+        messages.error(request, "There is no form to send again: it was sent already, or it expired.")
+        return redirect("home")
+    return render(request, "approvals/replay.html", {"path": saved["path"], "items": saved["items"]})
 
 
 # --- handoffs -------------------------------------------------------------------------------
@@ -328,8 +375,7 @@ def alert_suspend_agent(request: HttpRequest, pk: int) -> HttpResponse:
     alert = get_object_or_404(SecurityAlert.objects.select_related("agent"), pk=pk)
     back = reverse("approvals:alert", args=[pk])
     if not stepup_satisfied(request.session):
-        messages.info(request, "Suspending an agent needs a recent sign-in with a second factor.")
-        return redirect(stepup_url(request, back))
+        return stepup_redirect(request, back, "Suspending an agent")
     try:
         services.alert_suspend_agent(
             alert=alert, actor=Actor.from_session(request.user, request.session), reason=request.POST.get("reason", "")

@@ -3,7 +3,6 @@ recent MFA sign-in (step-up), or the browser is sent to the IdP with prompt=logi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -17,9 +16,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals.services import DecisionRefused
-from console import provisioning
-from governance.models import AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
-from governance.oidc import stepup_satisfied, stepup_url
+from approvals.views import stepup_redirect
+from console import provisioning, workflow_form
+from governance.models import ActionType, AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
+from governance.oidc import stepup_satisfied
 from governance.roles import Capability, can
 
 
@@ -39,9 +39,8 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not stepup_satisfied(request.session):
-            back = request.POST.get("back") or reverse("console:provisioning")
-            messages.info(request, "This change needs a recent sign-in with a second factor.")
-            return redirect(stepup_url(request, back))
+            # The form is kept and sent again after the sign-in (approvals.stepup).
+            return stepup_redirect(request, request.POST.get("back") or reverse("console:provisioning"))
         try:
             return view(request, *args, **kwargs)
         except DecisionRefused as exc:
@@ -120,60 +119,61 @@ def workflow_edit(request: HttpRequest, name: str) -> HttpResponse:
     workflow = get_object_or_404(Workflow, name=name)
     if request.method == "POST":
         return _workflow_save(request, workflow)
-    grants = set(workflow.grants.values_list("data_object__name", "mode"))
-    grid = [(obj, (obj.name, "read") in grants, (obj.name, "write") in grants) for obj in DataObject.objects.all()]
-    tiers = [
-        {"action": t.action_type.name, "tier": t.tier, "quorum": t.quorum, "conditions": json.dumps(t.conditions)}
-        for t in workflow.tiers.select_related("action_type")
+    return _workflow_page(request, workflow, workflow_form.from_workflow(workflow))
+
+
+def _workflow_page(
+    request: HttpRequest, workflow: Workflow, form: workflow_form.WorkflowForm, status: int = 200
+) -> HttpResponse:
+    from governance.models import ValueList
+
+    grid = [
+        (
+            obj,
+            (obj.name, "read") in form.grants,
+            (obj.name, "write") in form.grants,
+            form.field_errors.get(f"grant:{obj.name}", []),
+        )
+        for obj in DataObject.objects.all()
     ]
-    return render(request, "console/workflow_edit.html", {"workflow": workflow, "grid": grid, "tiers": tiers})
+    return render(
+        request,
+        "console/workflow_edit.html",
+        {
+            "workflow": workflow,
+            "form": form,
+            "grid": grid,
+            "actions": ActionType.objects.values_list("name", flat=True),
+            "lists": list(ValueList.objects.values_list("name", flat=True)),
+            "operators": workflow_form.OPERATOR_WORDS.items(),
+        },
+        status=status,
+    )
 
 
 @stepped_up
 def _workflow_save(request: HttpRequest, workflow: Workflow) -> HttpResponse:
-    # Grid checkboxes are named grant:<mode>:<data object>; anything else is not a grant.
-    access = [
-        {"data_object": parts[2], "mode": parts[1]}
-        for parts in (key.split(":", 2) for key in request.POST if key.startswith("grant:"))
-        if len(parts) == 3 and parts[1] and parts[2]
-    ]
-    tiers = []
-    for action, tier, quorum, conditions in zip(
-        request.POST.getlist("tier_action"),
-        request.POST.getlist("tier_tier"),
-        request.POST.getlist("tier_quorum"),
-        request.POST.getlist("tier_conditions"),
-    ):
-        if not action:
-            continue
+    """On any problem the page comes back with everything as typed, each error at its row."""
+    form = workflow_form.from_post(request.POST)
+    access, tiers, seconds, version = workflow_form.to_update(form)
+    if not form.has_errors:
         try:
-            tiers.append(
-                {
-                    "action": action,
-                    "tier": int(tier),
-                    "quorum": int(quorum or 1),
-                    "conditions": json.loads(conditions or "[]"),
-                }
+            updated = provisioning.workflow_update(
+                actor=request.user,
+                session=request.session,
+                name=workflow.name,
+                expected_version=version,
+                access=access,
+                tiers=tiers,
+                max_session_seconds=seconds,
             )
-        except (ValueError, TypeError, RecursionError):
-            raise DecisionRefused(
-                f"{action}: the tier and quorum are numbers, and the conditions a JSON list"
-            ) from None
-    try:
-        version, seconds = int(request.POST.get("version", "0")), int(request.POST.get("max_session_seconds", "0"))
-    except ValueError:
-        raise DecisionRefused("the version and the maximum duration are whole numbers") from None
-    updated = provisioning.workflow_update(
-        actor=request.user,
-        session=request.session,
-        name=workflow.name,
-        expected_version=version,
-        access=access,
-        tiers=tiers,
-        max_session_seconds=seconds,
-    )
-    messages.success(request, f"{workflow.name} saved as v{updated.version}.")
-    return redirect("console:workflow_edit", name=workflow.name)
+        except DecisionRefused as exc:
+            names = sorted(Workflow.objects.values_list("name", flat=True))
+            workflow_form.place_errors(form, str(exc), names.index(workflow.name))
+        else:
+            messages.success(request, f"{workflow.name} saved as v{updated.version}.")
+            return redirect("console:workflow_edit", name=workflow.name)
+    return _workflow_page(request, workflow, form.with_blank_rows(), status=400)
 
 
 @admin_only
@@ -216,6 +216,9 @@ def policy(request: HttpRequest) -> HttpResponse:
         upload = request.FILES.get("file")
         if upload is not None:
             context["text"] = upload.read().decode("utf-8", "replace")
+            # As if pasted: a form kept through a step-up sign-in carries the text, not the file.
+            request.POST = request.POST.copy()  # type: ignore[misc]
+            request.POST["text"] = context["text"]
         return _policy_post(request, context)
     return render(request, "console/policy.html", context)
 

@@ -46,6 +46,15 @@ def access_reviews(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _revocation_unconfirmed(request: HttpRequest, what: str) -> bool:
+    """A revocation ends the agent's sessions at once: it needs a reason and a ticked
+    confirmation, like deprovisioning. True (with the message set) when either is missing."""
+    if request.POST.get("note", "").strip() and request.POST.get("confirm"):
+        return False
+    messages.error(request, f"To revoke {what}, give a reason and tick the confirmation.")
+    return True
+
+
 @login_required
 @require_POST
 def access_review_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
@@ -53,6 +62,8 @@ def access_review_decide(request: HttpRequest, pk: int, decision: str) -> HttpRe
 
     _require_governance_reader(request)
     review = get_object_or_404(AccessReview, pk=pk)
+    if decision == "revoke" and _revocation_unconfirmed(request, f"{review.workflow.name} from {review.agent.name}"):
+        return redirect("console:access_reviews")
     try:
         services.access_review_decide(
             review=review, actor=request.user, decision=decision, note=request.POST.get("note", "")
@@ -188,11 +199,16 @@ def campaign_decide(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse
 
     _require_compliance(request)
     item = get_object_or_404(CampaignItem, pk=item_pk, campaign_id=pk)
+    decision = request.POST.get("decision", "")
+    if decision.startswith("revoke"):
+        what = request.POST.get("workflow", "") if decision == "revoke_workflow" else ""
+        if _revocation_unconfirmed(request, f"{what} for {item.agent.name}" if what else item.agent.name):
+            return redirect("console:campaign", pk=pk)
     try:
         services.campaign_item_decide(
             item=item,
             actor=request.user,
-            decision=request.POST.get("decision", ""),
+            decision=decision,
             workflow=request.POST.get("workflow", ""),
             note=request.POST.get("note", ""),
         )

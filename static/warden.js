@@ -13,6 +13,11 @@
       el.removeAttribute("data-local");
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { localize(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    localize(document);
+    // A form kept through a step-up sign-in is sent again at once (the button stays for no-JS).
+    var replay = document.querySelector("form[data-autosubmit]");
+    if (replay) replay.requestSubmit ? replay.requestSubmit() : replay.submit();
+  });
   document.addEventListener("htmx:afterSwap", function (event) { localize(event.target); });
 })();

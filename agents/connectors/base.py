@@ -56,6 +56,18 @@ class Connector(ABC):
 
         `session` is the AgentSession, for connectors that act with per-session credentials."""
 
+    def preview(
+        self, action: str, params: dict[str, Any], credential: ServiceCredential | None = None
+    ) -> dict[str, Any] | None:
+        """What `action` would change, read from the system without changing anything, for the
+        reviewer of a tier 3 request. None when this connector cannot tell (the default).
+
+        Returns {"data_object": name, "record": {"id": ...}, "changes": [{"field": name,
+        "current": value, "proposed": value}, ...]}. Raise ConnectorError when the record
+        cannot be read; the request page then says the current value is unavailable and the
+        reviewer still decides. Must be quick and must never write."""
+        return None
+
     # --- credential rotation: create the new secret at the system, verify it works, switch to
     # it, revoke the old one. A failure before the switch leaves the old secret in place.
 

@@ -46,6 +46,7 @@ class DemoConnector(Connector):
 
     reads: dict[str, Handler] = {}
     writes: dict[str, Handler] = {}
+    previews: dict[str, Handler] = {}
     needs_key = True
 
     def _authenticate(self, credential: ServiceCredential | None) -> None:
@@ -111,6 +112,17 @@ class DemoConnector(Connector):
             # The same key won a race in another process: its result is the result.
             return IdempotencyRecord.objects.get(system=self.id, key=idempotency_key).response
         return response
+
+    def preview(
+        self, action: str, params: dict[str, Any], credential: ServiceCredential | None = None
+    ) -> dict[str, Any] | None:
+        if action not in self.previews:
+            return None
+        self._authenticate(credential)  # a reviewer's look at the record is still the system's read
+        try:
+            return self.previews[action](params)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            raise ConnectorError(f"{self.id}: the parameters do not name a record") from None
 
     def describe(self) -> list[ActionDescription]:
         return [d for d in DESCRIPTIONS if d.name in self.reads or d.name in self.writes]
@@ -184,6 +196,91 @@ def _delete_customer(params: dict[str, Any]) -> dict[str, Any]:
     return {"data_object": "crm.customer", "data": {"id": params["customer_id"], "deleted": bool(deleted)}}
 
 
+# --- previews: the current values next to the proposed ones, read without writing -----------------
+
+
+def _change(field: str, current: Any, proposed: Any) -> dict[str, Any]:
+    return {"field": field, "current": current, "proposed": proposed}
+
+
+def _customer_or_error(params: dict[str, Any]) -> Customer:
+    customer = Customer.objects.filter(id=str(params["customer_id"])).first()
+    if customer is None:
+        raise ConnectorError("crm: no such customer")
+    return customer
+
+
+def _preview_credit_limit(params: dict[str, Any]) -> dict[str, Any]:
+    customer = _customer_or_error(params)
+    return {
+        "data_object": "crm.customer",
+        "record": {"id": customer.id},
+        "changes": [_change("credit_limit", float(customer.credit_limit), params["credit_limit"])],
+    }
+
+
+def _preview_refund(params: dict[str, Any]) -> dict[str, Any]:
+    customer = _customer_or_error(params)
+    currency = params.get("currency", "EUR")
+    earlier = list(Refund.objects.filter(customer=customer, currency=currency).values_list("amount", flat=True))
+    total = sum(earlier, Decimal(0))
+    return {
+        "data_object": "crm.customer",
+        "record": {"id": customer.id},
+        "changes": [
+            _change(f"refunds in {currency}", len(earlier), len(earlier) + 1),
+            _change(f"refunded in {currency}", float(total), float(total + Decimal(str(params["amount"])))),
+        ],
+    }
+
+
+def _preview_note(params: dict[str, Any]) -> dict[str, Any]:
+    customer = _customer_or_error(params)
+    notes = Note.objects.filter(customer=customer).count()
+    return {
+        "data_object": "crm.customer",
+        "record": {"id": customer.id},
+        "changes": [_change("notes", notes, notes + 1)],
+    }
+
+
+def _preview_delete(params: dict[str, Any]) -> dict[str, Any]:
+    customer = _customer_or_error(params)
+    return {
+        "data_object": "crm.customer",
+        "record": {"id": customer.id},
+        "changes": [_change("record", "exists", "deleted"), _change("status", customer.status, "deleted")],
+    }
+
+
+def _ticket_or_error(params: dict[str, Any]) -> Ticket:
+    ticket = Ticket.objects.filter(id=str(params["ticket_id"])).first()
+    if ticket is None:
+        raise ConnectorError("ticketing: no such ticket")
+    return ticket
+
+
+def _preview_status(params: dict[str, Any]) -> dict[str, Any]:
+    ticket = _ticket_or_error(params)
+    return {
+        "data_object": "ticketing.ticket",
+        "record": {"id": ticket.id},
+        "changes": [_change("status", ticket.status, params["status"])],
+    }
+
+
+def _preview_comment(params: dict[str, Any]) -> dict[str, Any]:
+    ticket = _ticket_or_error(params)
+    public = bool(params.get("public", False))
+    comments = Comment.objects.filter(ticket=ticket, public=public).count()
+    kind = "public comments (the requester sees them)" if public else "internal comments"
+    return {
+        "data_object": "ticketing.ticket",
+        "record": {"id": ticket.id},
+        "changes": [_change(kind, comments, comments + 1)],
+    }
+
+
 def _get_ticket(params: dict[str, Any]) -> dict[str, Any]:
     ticket = Ticket.objects.filter(id=params["ticket_id"]).first()
     if ticket is None:
@@ -233,12 +330,19 @@ class DemoCRM(DemoConnector):
         "crm.update_credit_limit": _update_credit_limit,
         "crm.delete_customer": _delete_customer,
     }
+    previews = {
+        "crm.issue_refund": _preview_refund,
+        "crm.add_note": _preview_note,
+        "crm.update_credit_limit": _preview_credit_limit,
+        "crm.delete_customer": _preview_delete,
+    }
 
 
 class DemoTicketing(DemoConnector):
     id = "demo_ticketing"
     reads = {"ticketing.get_ticket": _get_ticket, "ticketing.search_tickets": _search_tickets}
     writes = {"ticketing.add_comment": _add_comment, "ticketing.set_status": _set_status}
+    previews = {"ticketing.add_comment": _preview_comment, "ticketing.set_status": _preview_status}
 
 
 class Mail(DemoConnector):

@@ -227,3 +227,105 @@ def client_for_outsider_status() -> int:
     from tests.approvals.conftest import make_user
 
     return client_for(make_user("mallory")).get("/approvals/history/").status_code
+
+
+# --- the preview: current values next to the proposed ones ------------------------------------
+
+
+def test_the_detail_page_shows_the_current_value_next_to_the_proposed_one(pending_refund, reviewer_alice) -> None:
+    from demo_systems.models import Refund as DemoRefund
+
+    DemoRefund.objects.create(customer_id="C-1002", amount=40, currency="EUR", reason="earlier")
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "What would change" in body
+    assert '<code class="current">1</code></td><td><code class="proposed">2</code>' in body  # refunds in EUR
+    assert '<code class="current">40.0</code></td><td><code class="proposed">290.0</code>' in body
+    assert 'href="/demo/crm/customers/C-1002/"' in body and "Open crm.customer C-1002 in crm" in body
+
+
+def test_a_failing_preview_never_blocks_the_decision(pending_refund, reviewer_alice, monkeypatch) -> None:
+    from agents.connectors.demo import DemoCRM
+
+    def broken(self, action, params, credential=None):
+        raise RuntimeError("the CRM is down with a secret-looking message")
+
+    monkeypatch.setattr(DemoCRM, "preview", broken)
+    client = client_for(reviewer_alice)
+    body = client.get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "Current value unavailable: the connector failed (RuntimeError)" in body
+    assert "secret-looking" not in body
+    assert 'name="approve"' in body and 'name="reject"' in body
+    response = client.post(
+        reverse("approvals:reject", args=[pending_refund.pk]),
+        {"params_hash": pending_refund.params_hash, "comment": "Not today."},
+    )
+    assert response.status_code == 302
+    pending_refund.refresh_from_db()
+    assert pending_refund.status == "rejected"
+
+
+def test_a_missing_record_says_the_current_value_is_unavailable(pending_refund, reviewer_alice) -> None:
+    from demo_systems.models import Customer
+
+    Customer.objects.filter(id="C-1002").delete()
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "Current value unavailable: crm: no such customer" in body and 'name="approve"' in body
+
+
+def test_a_value_cannot_fake_another_line_in_the_parameters_or_the_preview(pending_refund, reviewer_alice) -> None:
+    from agents.models import ActionRequest
+
+    forged = 'x</code></td></tr><tr><th scope="row"><code>amount</code></th><td><code>1'
+    ActionRequest.objects.filter(pk=pending_refund.pk).update(
+        params={**pending_refund.params, "reason": "duplicate\namount: 1", "note": forged}
+    )
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "<code>&quot;duplicate\\namount: 1&quot;</code>" in body  # one line, the newline escaped
+    assert forged not in body and body.count("<code>amount</code></th>") == 1
+
+
+def test_the_record_link_takes_only_web_addresses(db) -> None:
+    from agents.connectors.preview import record_url
+
+    assert record_url({"record_url": "/crm/{id}/"}, "crm.customer", {"id": "C 1/2"}) == "/crm/C%201%2F2/"
+    assert (
+        record_url({"record_urls": {"crm.customer": "https://crm/{id}"}}, "crm.customer", {"id": 7}) == "https://crm/7"
+    )
+    for template in ("javascript:alert({id})", "//evil/{id}", "data:text/html,{id}", "/x/{missing}/"):
+        assert record_url({"record_url": template}, "crm.customer", {"id": "1"}) == ""
+    assert record_url("not a mapping", "crm.customer", {"id": "1"}) == ""
+
+
+def test_never_persist_values_stay_out_of_the_preview(pending_refund, reviewer_alice, monkeypatch) -> None:
+    from agents.connectors.demo import DemoCRM
+
+    def with_ssn(self, action, params, credential=None):
+        return {
+            "data_object": "crm.customer",
+            "record": {"id": "C-1002"},
+            "changes": [{"field": "ssn", "current": "234-56-7890", "proposed": "999-99-9999"}],
+        }
+
+    monkeypatch.setattr(DemoCRM, "preview", with_ssn)
+    body = client_for(reviewer_alice).get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "234-56-7890" not in body and "999-99-9999" not in body and "<code>ssn</code>" in body
+
+
+def test_next_goes_to_the_oldest_other_request_the_reviewer_can_decide(pending_refund, reviewer_alice) -> None:
+    client = client_for(reviewer_alice)
+    body = client.get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert "No other request waits for you" in body and "<kbd>a</kbd> twice approves" in body
+    assert "review-keys.js" in body
+    mine = run_to_pause("refund-bot", "refund-triage", "Handle T-2002", "user:alice")  # alice may not decide
+    other = run_to_pause("refund-bot", "refund-triage", "Handle T-2002", "user:dana")
+    body = client.get(reverse("approvals:detail", args=[pending_refund.pk])).content.decode()
+    assert f'href="/approvals/{other.pk}/" data-key-next' in body and str(mine.pk) not in body
+
+
+def test_the_demo_record_pages_are_for_reviewers_and_hide_the_ssn(demo, reviewer_alice, outsider_mallory) -> None:
+    page = client_for(reviewer_alice).get("/demo/crm/customers/C-1002/")
+    assert page.status_code == 200 and "Grace Hopper" in page.content.decode()
+    assert "234-56-7890" not in page.content.decode()
+    assert client_for(reviewer_alice).get("/demo/helpdesk/tickets/T-2002/").status_code == 200
+    assert client_for(outsider_mallory).get("/demo/crm/customers/C-1002/").status_code == 403
+    assert client_for(reviewer_alice).get("/demo/crm/customers/C-9999/").status_code == 404

@@ -32,9 +32,9 @@ def test_provisioning_needs_an_mfa_step_up(live_server, oidc_settings, new_page,
     page.fill("input[name=password]", "pw")
     page.check("input[name=mfa]")
     page.click("button[type=submit]")
-    page.wait_for_url("**/provisioning/")
-    page.locator("tr:has-text('refund-bot')").get_by_role("button", name="Suspend").click()
+    # The click that needed the step-up is sent again after it: no second click.
     page.wait_for_selector("text=Agent refund-bot is now suspended")
+    page.wait_for_url("**/provisioning/")
     assert AgentIdentity.objects.get(name="refund-bot").status == "suspended"
     event = AuditEvent.objects.get(kind="provisioning.agent_suspended")
     assert event.details["auth"]["amr"] == ["pwd", "mfa"] and event.details["auth"]["acr"] == "urn:warden:mfa"
@@ -53,7 +53,13 @@ def test_a_campaign_certifies_one_agent_and_revokes_another(live_server, oidc_se
     page.wait_for_selector("text=opened for 2 agents")
     page.locator("section:has-text('refund-bot')").get_by_role("button", name="Certify refund-bot").click()
     page.wait_for_selector("text=refund-bot: decision recorded")
-    page.locator("section:has-text('support-bot')").get_by_role("button", name="Revoke support-bot").click()
+    support = page.locator("section:has-text('support-bot')")
+    support.get_by_role("button", name="Revoke support-bot").click()  # no reason, no confirmation
+    page.wait_for_selector("text=To revoke support-bot, give a reason and tick the confirmation")
+    support = page.locator("section:has-text('support-bot')")
+    support.locator("input[name=note]").first.fill("replaced by ticket-bot")
+    support.locator("input[name=confirm]").first.check()
+    support.get_by_role("button", name="Revoke support-bot").click()
     page.wait_for_selector("text=support-bot: decision recorded")
     page.wait_for_selector("text=2 of 2 decided")
     session.refresh_from_db()

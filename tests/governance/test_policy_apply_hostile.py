@@ -51,7 +51,7 @@ CASES = {
     "a YAML 1.1 boolean key": (EXAMPLE.replace("system: crm\n", "system: crm\n    on: x\n", 1), "key True"),
     "a nested integer key": (EXAMPLE.replace("fields: {name: pii.name,", "fields: {1: pii.name,", 1), "key 1"),
     "a key in a system's config": (
-        EXAMPLE.replace("connector: demo_crm\n", "connector: demo_crm\n    config: {2: x}\n", 1),
+        EXAMPLE.replace("config: {record_url:", "config: {2: x, record_url:", 1),
         "key 2",
     ),
     "a key in a params schema": (
@@ -87,10 +87,10 @@ CASES = {
     "a lone surrogate": (EXAMPLE.replace("display_name: Acme CRM", 'display_name: "Acme\\uD800"', 1), "surrogate"),
     "a non-finite number": (EXAMPLE.replace("[example.com, support", "[.nan, support", 1), "finite"),
     "binary data": (
-        EXAMPLE.replace("connector: demo_crm\n", "connector: demo_crm\n    config: {k: !!binary aGk=}\n", 1),
+        EXAMPLE.replace("config: {record_url:", "config: {k: !!binary aGk=, record_url:", 1),
         "bytes",
     ),
-    "a set": (EXAMPLE.replace("connector: demo_crm\n", "connector: demo_crm\n    config: {k: !!set {a}}\n", 1), "set"),
+    "a set": (EXAMPLE.replace("config: {record_url:", "config: {k: !!set {a}, record_url:", 1), "set"),
 }
 
 
