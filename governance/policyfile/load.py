@@ -12,14 +12,16 @@ import yaml
 
 from governance.conditions import compile_condition, parse_path
 from governance.paramschema import params_validator, schema_problems
+from governance.policyfile.lint import lint
 from governance.policyfile.schema import DOCUMENT
 
 
 class PolicyError(Exception):
     """A policy file that cannot be applied. `errors` lists every problem, each with its path."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], changes: list[Any] | None = None):
         self.errors = errors
+        self.changes = changes or []  # the plan, when it is the plan that cannot be applied
         super().__init__("\n".join(errors))
 
 
@@ -62,8 +64,18 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.const
 
 
 def parse_yaml(text: str) -> Any:
+    return parse_yaml_nodes(text)[0]
+
+
+def parse_yaml_nodes(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its root node (whose marks give each value's line and column)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            return (loader.construct_document(node) if node is not None else None), node
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -133,16 +145,52 @@ def path_str(parts: Iterable[Any]) -> str:
     return out or "(document)"
 
 
-def _structure_errors(doc: Any) -> list[str]:
-    errors = []
+def _structure_errors(doc: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Every structural problem, and the path of each (to set the broken items aside)."""
+    errors, paths = [], []
     # The same validator as params_schema: RE2 patterns, so a name with a trailing newline is refused.
     for error in sorted(params_validator(DOCUMENT).iter_errors(doc), key=lambda e: list(map(str, e.path))):
         where = path_str(error.absolute_path)
+        paths.append(tuple(error.absolute_path))
         if error.absolute_path and error.absolute_path[-1] == "tier" and error.validator != "required":
             errors.append(f"{where}: tier must be an integer from 1 to 4, not {error.instance!r}")
         else:
             errors.append(f"{where}: {error.message}")
-    return errors
+    return errors, paths
+
+
+def _usable(doc: dict[str, Any], broken_paths: list[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """The document without the items that have structural problems (so the other checks can
+    still run on the rest, and one run reports every problem), and the names of those set aside
+    (so that references to them are not reported as unknown as well)."""
+    broken: dict[str, set[Any]] = {}
+    for path in broken_paths:
+        if len(path) >= 2:
+            broken.setdefault(path[0], set()).add(path[1])
+        elif len(path) == 1:
+            broken.setdefault(path[0], set()).add("*")
+    usable: dict[str, Any] = dict(doc)
+    names: dict[str, set[str]] = {}
+    for kind in ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents"):
+        value = doc.get(kind)
+        bad = broken.get(kind, set())
+        if value is None:
+            continue
+        if "*" in bad or not isinstance(value, (list, dict)):
+            usable.pop(kind)
+            continue
+        if kind == "lists":
+            usable[kind] = {k: v for k, v in value.items() if k not in bad}
+            names[kind] = {k for k in value if k in bad and isinstance(k, str)}
+            continue
+        usable[kind] = [item for i, item in enumerate(value) if i not in bad]
+        key = "data_type" if kind == "context_rules" else "name"
+        names[kind] = {
+            item[key]
+            for i, item in enumerate(value)
+            if i in bad and isinstance(item, dict) and isinstance(item.get(key), str)
+        }
+    return usable, names
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -151,17 +199,26 @@ def _suggest(name: str, known: Iterable[str]) -> str:
 
 
 class _Checker:
-    def __init__(self, doc: dict[str, Any]):
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        external: dict[str, dict[str, dict[str, Any]]] | None = None,
+        broken: dict[str, set[str]] | None = None,
+    ):
         self.doc = doc
         self.errors: list[str] = []
+        # Objects of other packages in the database, which this file may refer to (by name).
+        self.external = external or {}
+        # Items of this file with structural problems: already reported, still known by name.
+        self.broken = broken or {}
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
 
     def names(self, kind: str, key: str = "name") -> dict[str, dict[str, Any]]:
-        """name -> item for one list, reporting duplicates."""
+        """name -> item for one list (and the other packages' objects of that kind), reporting duplicates."""
         seen: dict[str, int] = {}
-        items: dict[str, dict[str, Any]] = {}
+        items: dict[str, dict[str, Any]] = dict(self.external.get(kind, {}))
         for i, item in enumerate(self.doc.get(kind) or []):
             name = item.get(key)
             if name in seen:
@@ -174,11 +231,15 @@ class _Checker:
     def ref(self, where: str, what: str, name: str, known: dict[str, Any]) -> bool:
         if name in known:
             return True
+        kind = {"data object": "data_objects", "action": "action_types"}.get(what, f"{what}s")
+        if name in self.broken.get(kind, ()):
+            return False  # its own problem is reported where it is defined
         self.error(where, f"unknown {what} {name!r}{_suggest(name, known)}")
         return False
 
     def run(self) -> list[str]:
-        lists = self.doc.get("lists") or {}
+        external_lists = {n: spec["values"] for n, spec in self.external.get("lists", {}).items()}
+        lists = {**external_lists, **(self.doc.get("lists") or {})}
         systems = self.names("systems")
         data_objects = self.names("data_objects")
         actions = self.names("action_types")
@@ -201,6 +262,7 @@ class _Checker:
                     self.error(f"action_types[{i}].egress.param", str(exc))
         for i, workflow in enumerate(self.doc.get("workflows") or []):
             self._workflow(f"workflows[{i}]", workflow, data_objects, actions, lists)
+        self.errors += lint(self.doc, actions)
         for i, agent in enumerate(self.doc.get("agents") or []):
             for j, name in enumerate(agent.get("workflows") or []):
                 self.ref(f"agents[{i}].workflows[{j}]", "workflow", name, workflows)
@@ -222,6 +284,15 @@ class _Checker:
         for j, destination in enumerate(workflow.get("destinations") or []):
             if destination["type"] != "initiator" and not destination.get("value"):
                 self.error(f"{where}.destinations[{j}]", f"a {destination['type']} destination needs a 'value'")
+        if workflow.get("scope_template"):
+            from governance.scopes import ScopeInvalid, check_template
+
+            tiers = {t["action"] for t in workflow.get("tiers") or []}
+            try:
+                check_template(workflow["scope_template"], workflow_actions=tiers, where=f"{where}.scope_template")
+            except ScopeInvalid as exc:
+                head, _, message = str(exc).partition(": ")
+                self.error(head, message)
         granted: set[tuple[str, str]] = set()
         for j, grant in enumerate(workflow.get("access") or []):
             key = (grant["data_object"], grant["mode"])
@@ -291,8 +362,29 @@ def _length_errors(doc: dict[str, Any]) -> list[str]:
     return errors
 
 
-def validate(doc: Any) -> list[str]:
-    """Every problem in a parsed policy document; an empty list when it can be applied."""
+def _ownership_errors(doc: dict[str, Any], current: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    from governance.policyfile.apply import owner_conflict
+    from governance.policyfile.state import KEY, package_of
+
+    errors = []
+    package = package_of(doc)
+    for name in doc.get("lists") or {}:
+        conflict = owner_conflict("lists", name, package, current)
+        if conflict:
+            errors.append(f"lists.{name}: {conflict}")
+    for kind in ("systems", "data_objects", "action_types", "context_rules", "workflows", "agents"):
+        for i, item in enumerate(doc.get(kind) or []):
+            conflict = owner_conflict(kind, item[KEY[kind]], package, current)
+            if conflict:
+                errors.append(f"{kind}[{i}].{KEY[kind]}: {conflict}")
+    return errors
+
+
+def validate(doc: Any, *, current: dict[str, dict[str, dict[str, Any]]] | None = None) -> list[str]:
+    """Every problem in a parsed policy document; an empty list when it can be applied.
+
+    With `current` (the database's state), the file may refer to the objects of other
+    packages, and naming one of them is an error (a file changes only its own package)."""
     if doc is None:
         return ["(document): the policy file is empty"]
     values = _Plain()  # documents built in code (the provisioning UI) get the same value checks
@@ -302,18 +394,47 @@ def validate(doc: Any) -> list[str]:
         return exc.errors
     except RecursionError:
         return ["(document): nested too deeply"]
-    if values.errors:
-        return values.errors
-    errors = _structure_errors(doc)
-    if errors:
-        return errors  # reference checks assume the structure holds
-    return _length_errors(doc) + _Checker(doc).run()
+    errors, broken_paths = _structure_errors(doc)
+    if not isinstance(doc, dict):
+        return values.errors + errors
+    # Every check runs on the items whose structure holds, so one run reports every problem.
+    usable, broken = _usable(doc, broken_paths)
+    external: dict[str, dict[str, dict[str, Any]]] = {}
+    if current is not None:
+        from governance.policyfile.state import package_of
+
+        package = package_of(usable) if "package" not in broken else ""
+        external = {
+            kind: {n: spec for n, spec in items.items() if spec.get("package", "") != package}
+            for kind, items in current.items()
+        }
+        errors += _ownership_errors(usable, current)
+    errors += _length_errors(usable) + _Checker(usable, external, broken).run()
+    return list(dict.fromkeys(values.errors + errors))
 
 
-def load(text: str) -> dict[str, Any]:
-    """Parse and validate; raise PolicyError listing every problem."""
-    doc = _plain(parse_yaml(text))
-    errors = validate(doc)
+def load(
+    text: str, *, filename: str = "", current: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """Parse and validate; raise PolicyError listing every problem. With a filename, each
+    problem starts with its place: `file:line:column path: message`."""
+    try:
+        raw, node = parse_yaml_nodes(text)
+        plain = _Plain()
+        try:
+            doc = plain(raw)  # stops only at what cannot be walked (a bomb, a recursive alias)
+        except RecursionError:
+            raise PolicyError(["(document): nested too deeply"]) from None
+        # A value of a type JSON lacks became None in `doc`: its error comes from this pass.
+        errors = list(dict.fromkeys(plain.errors + validate(doc, current=current)))
+    except PolicyError as exc:
+        if not filename:
+            raise
+        errors, node = exc.errors, None
     if errors:
+        if filename:
+            from governance.policyfile.positions import node_marks, with_positions
+
+            errors = with_positions(errors, node_marks(node), filename)
         raise PolicyError(errors)
     return doc
