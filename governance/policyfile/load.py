@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import math
@@ -159,38 +160,87 @@ def _structure_errors(doc: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
     return errors, paths
 
 
-def _usable(doc: dict[str, Any], broken_paths: list[tuple[Any, ...]]) -> tuple[dict[str, Any], dict[str, set[str]]]:
-    """The document without the items that have structural problems (so the other checks can
-    still run on the rest, and one run reports every problem), and the names of those set aside
-    (so that references to them are not reported as unknown as well)."""
-    broken: dict[str, set[Any]] = {}
-    for path in broken_paths:
-        if len(path) >= 2:
-            broken.setdefault(path[0], set()).add(path[1])
-        elif len(path) == 1:
-            broken.setdefault(path[0], set()).add("*")
-    usable: dict[str, Any] = dict(doc)
-    names: dict[str, set[str]] = {}
-    for kind in ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents"):
-        value = doc.get(kind)
-        bad = broken.get(kind, set())
-        if value is None:
-            continue
-        if "*" in bad or not isinstance(value, (list, dict)):
-            usable.pop(kind)
-            continue
-        if kind == "lists":
-            usable[kind] = {k: v for k, v in value.items() if k not in bad}
-            names[kind] = {k for k in value if k in bad and isinstance(k, str)}
-            continue
-        usable[kind] = [item for i, item in enumerate(value) if i not in bad]
-        key = "data_type" if kind == "context_rules" else "name"
-        names[kind] = {
-            item[key]
-            for i, item in enumerate(value)
-            if i in bad and isinstance(item, dict) and isinstance(item.get(key), str)
-        }
-    return usable, names
+_KINDS = ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents")
+# Settings of an item that no reference check or lint reads: a wrong one is set aside alone.
+_OPTIONAL: dict[str, frozenset[str]] = {
+    "lists": frozenset(),
+    "systems": frozenset({"display_name", "description", "config"}),
+    "data_objects": frozenset({"description", "sensitivity", "fields"}),
+    "action_types": frozenset({"description"}),
+    "context_rules": frozenset({"description", "handling", "clear", "persist"}),
+    "workflows": frozenset({"description", "owner", "max_session_seconds", "on_reject", "mode", "out_of_scope"}),
+    "agents": frozenset({"description", "owner", "status", "recertify_by"}),
+}
+
+
+class _Usable:
+    """The document without the parts that have structural problems, so that the other checks
+    still run on the rest and one run reports every problem. The part set aside is the
+    innermost list item around each problem (one tier, not its whole workflow); `names` are the
+    top-level items set aside (references to them are not reported again as unknown), and
+    `place` turns a path in the reduced document back into the path in the file."""
+
+    def __init__(self, doc: dict[str, Any], broken_paths: list[tuple[Any, ...]]):
+        self.doc: dict[str, Any] = copy.deepcopy(doc)
+        self.names: dict[str, set[str]] = {}
+        self.kept: dict[tuple[Any, ...], list[int]] = {}  # list path in the file -> its indexes kept
+        self.package_broken = any(p[:1] == ("package",) for p in broken_paths)
+        self.dropped: list[tuple[Any, ...]] = []
+        removals: dict[tuple[Any, ...], set[Any]] = {}
+        for path in broken_paths:
+            ints = [k for k, part in enumerate(path) if isinstance(part, int)]
+            if len(path) == 3 and path[0] in _KINDS and isinstance(path[1], int) and path[2] in _OPTIONAL[path[0]]:
+                self.dropped.append(path)  # a setting no other check reads: only it is set aside
+            elif ints:
+                removals.setdefault(tuple(path[: ints[-1]]), set()).add(path[ints[-1]])
+            elif len(path) >= 2 and path[0] == "lists":
+                removals.setdefault(("lists",), set()).add(path[1])
+            elif len(path) >= 1 and path[0] in _KINDS:
+                self.doc.pop(path[0], None)
+        for kind, index, key in self.dropped:
+            item = self.doc.get(kind)[index] if isinstance(self.doc.get(kind), list) else None
+            if isinstance(item, dict):
+                item.pop(key, None)
+        for where in sorted(removals, key=len, reverse=True):  # inner lists before the lists holding them
+            self._remove(where, removals[where])
+
+    def _remove(self, where: tuple[Any, ...], bad: set[Any]) -> None:
+        container: Any = self.doc
+        for part in where:
+            try:
+                container = container[part]
+            except (KeyError, IndexError, TypeError):
+                return
+        top = len(where) == 1 and where[0] in _KINDS
+        key = "data_type" if where == ("context_rules",) else "name"
+        if isinstance(container, dict):
+            if top:
+                self.names.setdefault(where[0], set()).update(k for k in bad if isinstance(k, str))
+            for k in bad:
+                container.pop(k, None)
+        elif isinstance(container, list):
+            if top:
+                self.names.setdefault(where[0], set()).update(
+                    item[key]
+                    for i, item in enumerate(container)
+                    if i in bad and isinstance(item, dict) and isinstance(item.get(key), str)
+                )
+            self.kept[where] = [i for i in range(len(container)) if i not in bad]
+            container[:] = [item for i, item in enumerate(container) if i not in bad]
+
+    def place(self, error: str) -> str:
+        from governance.policyfile.positions import parse_path
+
+        head, sep, rest = error.partition(": ")
+        if not sep or not self.kept:
+            return error
+        parts, original = list(parse_path(head)), []
+        for part in parts:
+            if isinstance(part, int) and tuple(original) in self.kept:
+                kept = self.kept[tuple(original)]
+                part = kept[part] if part < len(kept) else part
+            original.append(part)
+        return f"{path_str(original)}: {rest}" if original else error
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -398,19 +448,23 @@ def validate(doc: Any, *, current: dict[str, dict[str, dict[str, Any]]] | None =
     if not isinstance(doc, dict):
         return values.errors + errors
     # Every check runs on the items whose structure holds, so one run reports every problem.
-    usable, broken = _usable(doc, broken_paths)
+    reduced = _Usable(doc, broken_paths)
+    usable = reduced.doc
+    if reduced.package_broken:
+        usable.pop("package", None)
     external: dict[str, dict[str, dict[str, Any]]] = {}
+    later: list[str] = []
     if current is not None:
         from governance.policyfile.state import package_of
 
-        package = package_of(usable) if "package" not in broken else ""
+        package = package_of(usable)
         external = {
             kind: {n: spec for n, spec in items.items() if spec.get("package", "") != package}
             for kind, items in current.items()
         }
-        errors += _ownership_errors(usable, current)
-    errors += _length_errors(usable) + _Checker(usable, external, broken).run()
-    return list(dict.fromkeys(values.errors + errors))
+        later += _ownership_errors(usable, current)
+    later += _length_errors(usable) + _Checker(usable, external, reduced.names).run()
+    return list(dict.fromkeys(values.errors + errors + [reduced.place(e) for e in later]))
 
 
 def load(

@@ -22,30 +22,38 @@ def node_marks(root: yaml.Node | None) -> Marks:
     marks: Marks = {}
     if root is None:
         return marks
+    marks[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
     stack: list[tuple[yaml.Node, Path]] = [(root, ())]
     while stack and len(marks) < MAX_MARKS:
         node, path = stack.pop()
-        marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if len(path) > MAX_DEPTH:
             continue  # a recursive alias (refused by the loader) would go on forever
+        children: list[tuple[Any, yaml.Node]] = []
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in _pairs(node):
-                if isinstance(key_node, yaml.ScalarNode):
-                    key = key_node.value
-                    marks.setdefault((*path, key), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
-                    stack.append((value_node, (*path, key)))
+            children = [(k.value, v) for k, v in _pairs(node) if isinstance(k, yaml.ScalarNode)]
         elif isinstance(node, yaml.SequenceNode):
-            for i, child in enumerate(node.value):
-                stack.append((child, (*path, i)))
+            children = list(enumerate(node.value))
+        for key, child in children:
+            # The value's place (where a wrong value is); a mapping's own keys before merged ones.
+            if (*path, key) not in marks:
+                marks[(*path, key)] = (child.start_mark.line + 1, child.start_mark.column + 1)
+                stack.append((child, (*path, key)))
     return marks
 
 
 def _pairs(node: yaml.MappingNode, depth: int = 0) -> list[tuple[yaml.Node, yaml.Node]]:
     """The mapping's own pairs, then those a `<<` merge brings that it does not override."""
-    own = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+    # The constructor has already flattened merges into node.value (merged pairs first, the
+    # mapping's own after them): the last pair of a key is the one that counts.
+    own: list[tuple[yaml.Node, yaml.Node]] = []
+    seen: set[str] = set()
+    for k, v in reversed(node.value):
+        if k.tag != _MERGE_TAG and isinstance(k, yaml.ScalarNode) and k.value not in seen:
+            seen.add(k.value)
+            own.append((k, v))
+    own.reverse()
     if depth > 20:
         return own
-    seen = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
     for key_node, value_node in node.value:
         if key_node.tag != _MERGE_TAG:
             continue
@@ -97,15 +105,16 @@ _YAML_WHERE = re.compile(r"^line (\d+), column (\d+): (.*)$", re.S)
 
 def with_positions(errors: list[str], marks: Marks, filename: str) -> list[str]:
     """`path: message` -> `file:line:column path: message` (the path kept, for people and tools)."""
-    out = []
+    out: list[tuple[tuple[int, int], str]] = []
     for error in errors:
         yaml_error = _YAML_WHERE.match(error)
         if yaml_error:
-            out.append(f"{filename}:{yaml_error.group(1)}:{yaml_error.group(2)} {yaml_error.group(3)}")
+            line, column = int(yaml_error.group(1)), int(yaml_error.group(2))
+            out.append(((line, column), f"{filename}:{line}:{column} {yaml_error.group(3)}"))
             continue
         head, sep, _rest = error.partition(": ")
         where = locate(parse_path(head), marks) if sep and not head.startswith("(") else None
         if where is None and sep and head == "(document)":
             where = marks.get(())
-        out.append(f"{filename}:{where[0]}:{where[1]} {error}" if where else f"{filename}: {error}")
-    return out
+        out.append((where or (0, 0), f"{filename}:{where[0]}:{where[1]} {error}" if where else f"{filename}: {error}"))
+    return [text for _, text in sorted(out, key=lambda pair: pair[0])]  # in the order of the file
