@@ -200,22 +200,27 @@ def bind(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The template's scope for one session, and the values bound. Raises ScopeInvalid."""
     values: dict[str, str] = {}
-    for name, pattern in _bindings(template, "scope_template").items():
+    problems = []
+    for name, pattern in sorted(_bindings(template, "scope_template").items()):
         if name in trigger_data:
             given = trigger_data[name]
             whole = compile_regex(f"^(?:{pattern})$")
             if not isinstance(given, str) or not given or whole.search(given) is not True:
-                raise ScopeInvalid(f"trigger_data.{name}: must be text matching {pattern!r}")
-            values[name] = given[:MAX_BOUND_LENGTH]
+                problems.append(f"trigger_data.{name}: must be text matching {pattern!r}")
+            else:
+                values[name] = given[:MAX_BOUND_LENGTH]
             continue
         found = sorted(set(compile_regex(pattern).findall(input or "")))
         if len(found) != 1:
             what = "names no" if not found else f"names {len(found)} different values for"
-            raise ScopeInvalid(
+            problems.append(
                 f"the workflow's scope template binds {name!r}: the session's input {what} {name} "
                 f"(pattern {pattern!r}); give it as trigger data"
             )
-        values[name] = found[0][:MAX_BOUND_LENGTH]
+        else:
+            values[name] = found[0][:MAX_BOUND_LENGTH]
+    if problems:
+        raise ScopeInvalid("; ".join(problems))
     return _fill(template, values, "scope_template"), values
 
 
