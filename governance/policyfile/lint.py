@@ -174,7 +174,7 @@ def unsatisfiable(schema: Any, *, root: bool = False) -> str | None:
     admits_object = listed is None or "object" in listed
     required = schema.get("required") if admits_object else None
     if isinstance(required, list):
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        properties: dict[str, Any] = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
         patterns = schema.get("patternProperties") or {}
         max_props = schema.get("maxProperties")
         if isinstance(max_props, int) and len(set(required)) > max_props:

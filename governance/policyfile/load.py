@@ -7,7 +7,7 @@ import datetime as dt
 import difflib
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -198,7 +198,8 @@ class _Usable:
             elif len(path) >= 1 and path[0] in _KINDS:
                 self.doc.pop(path[0], None)
         for kind, index, key in self.dropped:
-            item = self.doc.get(kind)[index] if isinstance(self.doc.get(kind), list) else None
+            items = self.doc.get(kind)
+            item = items[index] if isinstance(items, list) and index < len(items) else None
             if isinstance(item, dict):
                 item.pop(key, None)
         for where in sorted(removals, key=len, reverse=True):  # inner lists before the lists holding them
@@ -234,7 +235,7 @@ class _Usable:
         head, sep, rest = error.partition(": ")
         if not sep or not self.kept:
             return error
-        parts, original = list(parse_path(head)), []
+        parts, original = list(parse_path(head)), cast("list[Any]", [])
         for part in parts:
             if isinstance(part, int) and tuple(original) in self.kept:
                 kept = self.kept[tuple(original)]

@@ -108,9 +108,9 @@ def workflow_update(
     from governance.policyfile.state import normalize_item
 
     with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().filter(name=name).first()
+        workflow = Workflow.objects.select_for_update().filter(name=name, archived_at__isnull=True).first()
         if workflow is None:
-            raise Refused(f"no workflow named {name!r}")
+            raise Refused(f"no workflow named {name!r} (or it is archived)")
         if workflow.version != expected_version:
             raise Refused(
                 f"{name} was changed by someone else since you opened it (now v{workflow.version}, "
