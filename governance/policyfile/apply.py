@@ -172,14 +172,14 @@ def _merged(desired: State, current: State, package: str) -> State:
     }
 
 
-def _broken_elsewhere(desired: State, current: State, package: str) -> list[str]:
-    """What the change would break in other packages (a list, data object or workflow they use)."""
+def _by_name(state: State) -> dict[str, tuple[str, str, str]]:
+    """The problems of a whole configuration, each keyed by the object it is in (by name, not by
+    index, so that two configurations can be compared): message -> (kind, name, text)."""
     from governance.policyfile.load import validate
     from governance.policyfile.state import to_document
 
-    merged = _merged(desired, current, package)
-    problems = []
-    for error in validate(to_document(merged)):
+    found = {}
+    for error in validate(to_document(state)):
         head, _, rest = error.partition(": ")
         match = re.match(r"^(\w+)\[(\d+)\]|^lists\.([^.\[]+)", head)
         if not match:
@@ -187,12 +187,23 @@ def _broken_elsewhere(desired: State, current: State, package: str) -> list[str]
         if match.group(3):
             kind, name = "lists", match.group(3)
         else:
-            kind, name = match.group(1), sorted(merged[match.group(1)])[int(match.group(2))]
-        if name in desired[kind]:
-            continue  # the file's own problem: the file's validation reports it, with its place
+            kind, name = match.group(1), sorted(state[match.group(1)])[int(match.group(2))]
+        text = f"{head.replace(match.group(0), f'{kind}[{name}]', 1)}: {rest}"
+        found[text] = (kind, name, text)
+    return found
+
+
+def _broken_elsewhere(desired: State, current: State, package: str) -> list[str]:
+    """What the change would break in other packages (a list, data object or action they use).
+    Problems the other packages already had are not this file's to fix."""
+    merged = _merged(desired, current, package)
+    before = _by_name(current)
+    problems = []
+    for text, (kind, name, _) in _by_name(merged).items():
+        if name in desired[kind] or text in before:
+            continue  # the file's own problems are reported by its validation, with their place
         owner = merged[kind][name].get("package", "") or "(default)"
-        where = head.replace(match.group(0), f"{kind}[{name}]", 1)
-        problems.append(f"{where}: {rest} (package {owner} still needs what this file removes)")
+        problems.append(f"{text} (package {owner} still needs what this file changes or removes)")
     return problems
 
 
@@ -219,7 +230,7 @@ def plan_package(desired: State, current: State, package: str | None) -> tuple[l
         replace(c, op="archive") if c.op == "delete" and c.kind == "workflows" and _has_history(c.name) else c
         for c in plan(desired, mine)
     ]
-    if package is not None and not errors and any(c.op in REMOVALS for c in changes):
+    if package is not None and not errors and changes:
         errors += _broken_elsewhere(desired, current, package)
     return changes, errors
 

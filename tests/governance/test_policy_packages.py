@@ -142,7 +142,10 @@ def test_removing_what_another_package_uses_is_refused(both, tmp_path) -> None:
     path = write(tmp_path, "support.yaml", yaml.safe_dump(doc, sort_keys=False))
     code, _, err = run("policy_apply", path, "--allow-delete")
     assert code == 1
-    assert "unknown action 'crm.issue_refund'" in err and "package refunds still needs" in err
+    assert (
+        "unknown action 'crm.issue_refund'" in err
+        and "package refunds still needs what this file changes or removes" in err
+    )
     assert ActionType.objects.filter(name="crm.issue_refund").exists()
 
 
@@ -185,3 +188,14 @@ def test_the_provisioning_ui_edits_keep_every_package(both) -> None:
     assert AgentIdentity.objects.get(name="helper-bot").package == ""
     assert Workflow.objects.filter(package="refunds").count() == 2
     assert from_database()["agents"]["helper-bot"]["workflows"] == ["ticket-refund"]
+
+
+def test_changing_what_another_package_relies_on_is_refused(both, tmp_path) -> None:
+    doc = yaml.safe_load(SUPPORT)
+    refund = next(a for a in doc["action_types"] if a["name"] == "crm.issue_refund")
+    refund["data_objects"] = ["crm.refund", "crm.note"]  # refund-triage grants both; ticket-refund does not
+    path = write(tmp_path, "support.yaml", yaml.safe_dump(doc, sort_keys=False))
+    code, out, err = run("policy_apply", path)
+    assert code == 1 and "~ update action type crm.issue_refund" in out
+    assert "workflows[ticket-refund].tiers[1].action: 'crm.issue_refund' needs write on crm.note" in err
+    assert "package refunds still needs" in err
