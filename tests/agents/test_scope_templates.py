@@ -208,3 +208,28 @@ def test_the_api_is_stopped_when_the_model_obeys_an_injection(refunds, model_ser
     )
     assert refused.status_code == 400 and "ticket_id" in str(refused.json())
     assert Workflow.objects.get(name="ticket-refund").scope_template == TEMPLATE
+
+
+def test_run_agent_takes_trigger_data_and_refuses_what_cannot_bind(refunds) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    def run(*extra: str) -> tuple[int, str]:
+        err = io.StringIO()
+        try:
+            call_command("run_agent", "--agent", "ticket-refund-bot", "--workflow", "ticket-refund", *extra, stderr=err)
+        except SystemExit as exc:
+            return int(exc.code or 0), err.getvalue()
+        return 0, err.getvalue()
+
+    assert run("--input", "Refund it", "--trigger-data", "ticket_id") == (
+        2,
+        "--trigger-data: 'ticket_id' is not NAME=VALUE\n",
+    )
+    code, err = run("--input", "Refund it", "--trigger-data", "ticket_id=T-2004")
+    assert code == 2 and "session refused" in err and "binds 'customer_id'" in err
+    code, _ = run("--input", "Refund it", "--trigger-data", "ticket_id=T-2004", "--trigger-data", "customer_id=C-1001")
+    assert code == 0
+    session = AgentSession.objects.get()
+    assert session.scope["constraints"]["crm.issue_refund"][0]["value"] == "C-1001"
