@@ -37,12 +37,12 @@ def policy_apply(
     desired: dict[str, Any],
     dry_run: bool = False,
     source: str = "",
-    package: str = "",
+    package: str | None = None,
     allow_delete: bool = False,
 ) -> list[Any]:
     """Plan a policy file of `package` against the database and, unless dry_run, apply it in one
-    transaction with its audit events. Only the package's objects change; removing any needs
-    allow_delete. Applying needs the admin role and a step-up in the browser; an operator at a
+    transaction with its audit events. Only the package's objects change (package=None: `desired`
+    is the whole configuration, every package); removing anything needs allow_delete. Applying needs the admin role and a step-up in the browser; an operator at a
     shell is recorded as cli:<name>."""
     from governance.policyfile import PolicyError, apply_policy
 
