@@ -20,13 +20,21 @@ def session_queue_run(
     trigger: str,
     initiated_by: str,
     scope: dict[str, Any] | None = None,
+    trigger_data: dict[str, Any] | None = None,
 ) -> AgentSession:
     """Start a session for the built-in runner and enqueue it after commit."""
     from agents.tasks import run_session
 
     with transaction.atomic():
         session, _token = sessions.start(
-            agent, workflow, trigger, initiated_by, input, run_state=AgentSession.RunState.QUEUED, scope=scope
+            agent,
+            workflow,
+            trigger,
+            initiated_by,
+            input,
+            run_state=AgentSession.RunState.QUEUED,
+            scope=scope,
+            trigger_data=trigger_data,
         )
         # The runner mints its own token when it claims the session; this one is never used.
         AgentSession.objects.filter(pk=session.pk).update(conversation=[{"role": "user", "content": input}])

@@ -73,11 +73,14 @@ def start(
     run_state: str = AgentSession.RunState.EXTERNAL,
     scope: dict[str, Any] | None = None,
     claimed_initiator: str = "",
+    trigger_data: dict[str, Any] | None = None,
 ) -> tuple[AgentSession, str]:
     """Start a session and return it with its token. The token is shown only here.
 
     `claimed_initiator` is what an agent runtime says about who started it: kept in the audit
-    event's details as a claim, never as the actor or the initiator (hardening, item 6)."""
+    event's details as a claim, never as the actor or the initiator (hardening, item 6).
+    The session runs under `scope` narrowed by the workflow's scope template, bound to
+    `trigger_data` and the input (governance.scopes.session_scope)."""
     claim = {"claimed_initiator": claimed_initiator} if claimed_initiator else {}
     agent = _resolve(AgentIdentity, agent)
     workflow = _resolve(Workflow, workflow)
@@ -87,13 +90,22 @@ def start(
         refusal = f"agent {agent.name!r} is {agent.status}"
     elif agent.recertification_overdue and agent.recertify_by is not None:  # overdue implies a date
         refusal = f"agent {agent.name!r} was due for recertification on {agent.recertify_by.isoformat()}"
+    elif workflow.archived_at is not None:
+        refusal = f"workflow {workflow.name!r} is archived (its policy file left it out): it starts no session"
     elif not agent.workflows.filter(pk=workflow.pk).exists():
         refusal = f"agent {agent.name!r} is not assigned to workflow {workflow.name!r}"
-    if refusal is None and scope:
-        from agents.scopes import ScopeInvalid, compile_scope
+    bound: dict[str, str] = {}
+    if refusal is None and (scope or workflow.scope_template):
+        from governance.scopes import ScopeInvalid, session_scope
 
         try:
-            compile_scope(scope, workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)))
+            scope, bound = session_scope(
+                explicit=scope,
+                template=workflow.scope_template,
+                trigger_data=trigger_data,
+                input=input,
+                workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)),
+            )
         except ScopeInvalid as exc:
             refusal = str(exc)
     if refusal:
@@ -132,6 +144,8 @@ def start(
                 "expires_at": session.expires_at.isoformat(),
                 "scope": intended_scope(workflow),
                 **({"session_scope": scope} if scope else {}),
+                **({"scope_bound": bound} if bound else {}),
+                **({"trigger_data": trigger_data} if trigger_data else {}),
                 **claim,
             },
         )

@@ -15,7 +15,8 @@ from governance import services
 from governance.actors import Actor
 from governance.models import AgentIdentity, ServiceCredential, Workflow
 from governance.oidc import SESSION_AUTH_CONTEXT
-from governance.policyfile import PolicyError, from_document, load
+from governance.policyfile import PolicyError, from_database, from_document, load
+from governance.policyfile.state import package_of
 from governance.services import Refused as DecisionRefused
 
 
@@ -85,11 +86,15 @@ def context_rule_update(*, actor: Any, session: Any, data_type: str, handling: s
 def policy_upload(*, actor: Any, session: Any, text: str, apply: bool) -> list[Any]:
     """A policy file from the browser: preview the plan, or apply it. Same checks as policy_apply."""
     try:
-        desired = from_document(load(text))
+        doc = load(text, filename="upload", current=from_database())
     except PolicyError as exc:
         raise DecisionRefused("; ".join(exc.errors[:20])) from None
     return services.policy_apply(
-        actor=Actor.from_session(actor, session), desired=desired, dry_run=not apply, source="ui upload"
+        actor=Actor.from_session(actor, session),
+        desired=from_document(doc),
+        dry_run=not apply,
+        source="ui upload",
+        package=package_of(doc),
     )
 
 

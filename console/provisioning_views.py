@@ -56,7 +56,7 @@ def _overview(request: HttpRequest, form: dict[str, Any] | None = None, status: 
         "console/provisioning.html",
         {
             "agents": AgentIdentity.objects.prefetch_related("workflows"),
-            "workflows": Workflow.objects.all(),
+            "workflows": Workflow.objects.filter(archived_at__isnull=True),
             "credentials": ServiceCredential.objects.select_related("system"),
             "rules": ContextRule.objects.all(),
             "stepped_up": stepup_satisfied(request.session),

@@ -31,10 +31,19 @@ class Mode(models.TextChoices):
     WRITE = "write"
 
 
+PACKAGE_HELP = "the policy package (policy file) that owns this object; empty: the default package"
+
+
+def package_field() -> models.CharField:
+    """Which policy file owns the object: policy_apply changes only the objects of its file's package."""
+    return models.CharField(max_length=64, blank=True, default="", db_index=True, help_text=PACKAGE_HELP)
+
+
 class System(models.Model):
     """An enterprise system that agents reach through a connector."""
 
     name = models.CharField(max_length=64, unique=True, validators=[name_validator])
+    package = package_field()
     display_name = models.CharField(max_length=128, blank=True)
     connector = models.CharField(max_length=64, help_text="connector id, e.g. demo_crm, http, postgres")
     description = models.TextField(blank=True)
@@ -55,6 +64,7 @@ class DataObject(models.Model):
     """A record type in a system (crm.customer), with its sensitivity and the data type of each field."""
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    package = package_field()
     system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="data_objects")
     sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL)
     description = models.TextField(blank=True)
@@ -71,6 +81,7 @@ class ActionType(models.Model):
     """A verb on a system (crm.issue_refund), with the JSON schema of its parameters."""
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    package = package_field()
     system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="action_types")
     mode = models.CharField(max_length=8, choices=Mode.choices)
     data_objects = models.ManyToManyField(DataObject, related_name="action_types")
@@ -93,6 +104,7 @@ class ValueList(models.Model):
     """A named list that tier conditions refer to (known_payees, company_domains)."""
 
     name = models.CharField(max_length=64, unique=True, validators=[name_validator])
+    package = package_field()
     values = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -112,13 +124,35 @@ class Workflow(models.Model):
         CONTINUE = "continue"  # the model is told the reason as the tool's error, and goes on
         END = "end"  # the session is terminated
 
+    class PolicyMode(models.TextChoices):
+        """enforce: decisions are applied. log_only: decided and audited as they would be, but
+        nothing below tier 4 is refused or queued (try a policy on live traffic first)."""
+
+        ENFORCE = "enforce"
+        LOG_ONLY = "log_only"
+
+    class OutOfScope(models.TextChoices):
+        """What a call outside the session's scope gets."""
+
+        REFUSE = "refuse"
+        APPROVE = "3", "tier 3: a person decides"
+
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    package = package_field()
     description = models.TextField(blank=True)
     owner = models.CharField(max_length=254, blank=True, help_text="email of the owner, who gets Tier 2 notices")
     version = models.PositiveIntegerField(default=1)
     max_session_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(1)])
     on_reject = models.CharField(max_length=16, choices=OnReject.choices, default=OnReject.HANDOFF)
     destinations = models.JSONField(default=list, blank=True)
+    mode = models.CharField(max_length=16, choices=PolicyMode.choices, default=PolicyMode.ENFORCE)
+    out_of_scope = models.CharField(max_length=16, choices=OutOfScope.choices, default=OutOfScope.REFUSE)
+    scope_template = models.JSONField(
+        default=dict, blank=True, help_text="narrows every session, with values bound from its trigger (agents.scopes)"
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="left out of its policy file while it had history: it starts no session"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,6 +246,7 @@ class ContextRule(models.Model):
         SESSION = "session", "at the end of the session"
 
     data_type = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    package = package_field()
     handling = models.CharField(max_length=16, choices=Handling.choices, default=Handling.FULL)
     clear = models.CharField(max_length=16, choices=Clear.choices, default=Clear.SESSION)
     persist = models.BooleanField(default=True, help_text="may values appear in logs and the audit trail")
@@ -233,6 +268,7 @@ class AgentIdentity(models.Model):
         DEPROVISIONED = "deprovisioned"
 
     name = models.CharField(max_length=128, unique=True, validators=[name_validator])
+    package = package_field()
     description = models.TextField(blank=True)
     owner = models.CharField(max_length=254, help_text="email of the sponsor accountable for this agent")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

@@ -52,6 +52,8 @@ class WorkflowSnapshot:
     actions: Mapping[str, ActionSpec]
     tiers: Mapping[str, TierRule]
     destinations: tuple[Mapping[str, Any], ...] = ()
+    mode: str = "enforce"  # or "log_only": decided and audited, nothing below tier 4 refused or queued
+    out_of_scope: str = "refuse"  # what a call outside the session's scope gets: "refuse" or "3"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def build_snapshot(
         actions=MappingProxyType(specs),
         tiers=MappingProxyType(rules),
         destinations=tuple(dict(d) for d in workflow.get("destinations") or ()),
+        mode=str(workflow.get("mode", "enforce")),
+        out_of_scope=str(workflow.get("out_of_scope", "refuse")),
     )
 
 
@@ -142,6 +146,8 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
         "name": workflow.name,
         "version": workflow.version,
         "destinations": workflow.destinations,
+        "mode": workflow.mode,
+        "out_of_scope": workflow.out_of_scope,
         "access": [
             {"data_object": name, "mode": mode}
             for name, mode in workflow.grants.values_list("data_object__name", "mode")

@@ -48,6 +48,14 @@ class Regex:
             return None
         return self._compiled.search(data) is not None
 
+    def findall(self, text: str) -> list[str]:
+        """Every non-overlapping match, in order (for binding a scope template to a session's input)."""
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return []
+        return [m.group(0).decode("utf-8", "replace") for m in self._compiled.finditer(data)]
+
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
 

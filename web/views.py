@@ -24,7 +24,9 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "stats": stats(),
             "agents": AgentIdentity.objects.prefetch_related("workflows"),
-            "workflows": Workflow.objects.prefetch_related("grants__data_object", "tiers__action_type"),
+            "workflows": Workflow.objects.filter(archived_at__isnull=True).prefetch_related(
+                "grants__data_object", "tiers__action_type"
+            ),
         },
     )
 

@@ -32,7 +32,7 @@ from agents.api.auth import (
 from agents.api.oidc_tokens import OIDCAccessTokenAuthentication
 from agents.api.throttles import AgentThrottle, PersonThrottle, SessionThrottle, WardenAPIView
 from agents.models import ActionRequest, AgentSession
-from agents.scopes import ScopeInvalid, compile_scope
+from agents.scopes import ScopeInvalid, session_scope
 from audit.export import EXPORT_FIELDS
 from audit.models import AuditEvent
 from governance.models import Workflow
@@ -110,6 +110,12 @@ class SessionStart(serializers.Serializer):
         allow_null=True,
         default=dict,
         help_text="narrow the session: {actions: [...], constraints: {action: [{param, op, value}]}}",
+    )
+    trigger_data = serializers.DictField(
+        child=Text(max_length=200),
+        required=False,
+        default=dict,
+        help_text="values of the trigger (e.g. {ticket_id: T-2002}) that the workflow's scope template binds",
     )
 
 
@@ -189,11 +195,18 @@ class SessionsView(WardenAPIView):
         agent = principal(request).agent
         scope = data.validated_data["scope"]
         workflow = Workflow.objects.filter(name=data.validated_data["workflow"]).first()
-        if scope not in (None, {}) and workflow is not None:
+        if workflow is not None and (scope not in (None, {}) or workflow.scope_template):
             try:
-                compile_scope(scope, workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)))
+                session_scope(
+                    explicit=scope,
+                    template=workflow.scope_template,
+                    trigger_data=data.validated_data["trigger_data"],
+                    input=data.validated_data["input"],
+                    workflow_actions=set(workflow.tiers.values_list("action_type__name", flat=True)),
+                )
             except ScopeInvalid as exc:
-                raise ValidationError({"scope": [str(exc)]}) from None
+                field = "trigger_data" if "trigger" in str(exc) or "input" in str(exc) else "scope"
+                raise ValidationError({field: [str(exc)]}) from None
         try:
             # The agent key proves only the agent: who it says started the session is a claim,
             # recorded as such and never the actor or the initiator that separation of duties reads.
@@ -206,6 +219,7 @@ class SessionsView(WardenAPIView):
                 run_state=AgentSession.RunState.API,
                 claimed_initiator=data.validated_data["initiated_by"],
                 scope=scope or None,
+                trigger_data=data.validated_data["trigger_data"] or None,
             )
         except sessions.SessionRefused as exc:
             raise PermissionDenied(str(exc)) from None

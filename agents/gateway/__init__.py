@@ -14,7 +14,7 @@ with execute=False). What happens after a reviewer decides lives in `agents.gate
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -276,22 +276,49 @@ def _act(call: _Call, *, execute: bool) -> GatewayResult:
     """The fixed order of outcomes. Tier 4 wins over every other one, in any session state."""
     tier = call.decision.tier
     if tier is None:
-        return _deny(call, call.decision.reason)
+        return _enforce(call, DENY, call.decision.reason, execute=execute)
     if tier >= HUMAN_ONLY:
         return _refuse_tier4(call)
     if call.session.status != AgentSession.Status.ACTIVE:
         return _deny(call, f"the session is {call.session.status.replace('_', ' ')}: it waits for a reviewer")
     out_of_scope = _scope_problem(call)
     if out_of_scope:
-        return _deny(call, f"outside the session's scope: {out_of_scope}", kind="action.out_of_scope")
+        reason = f"outside the session's scope: {out_of_scope}"
+        if call.snap is None or call.snap.out_of_scope != str(APPROVE):
+            return _enforce(call, DENY, reason, kind="action.out_of_scope", execute=execute)
+        call, tier = _raised(call, APPROVE, f"{reason}; the workflow sends such calls to a person (tier 3)"), APPROVE
     # Only the NUL refusal in _Call.build has no snapshot, and its tier is None (handled above).
     assert call.snap is not None
     egress = destinations.egress_problem(call.snap, call.spec, call.params, call.session.data_sensitivity)
     if egress:
-        return _refuse_egress(call, egress)
+        return _enforce(call, DENY, egress, kind="egress.refused", execute=execute)
     if tier == APPROVE:
-        return _queue_for_approval(call)
+        return _enforce(call, PENDING, call.decision.reason, execute=execute)
     return _allow(call, execute=execute)
+
+
+def _enforce(call: _Call, outcome: Outcome, reason: str, *, kind: str = "", execute: bool) -> GatewayResult:
+    """Apply a refusal or a queueing decided below tier 4. This is the one place where a
+    workflow in `log_only` mode lets the call proceed instead (tier 4 never comes here): the
+    decision is still made and audited, with what it would have been, so a team can try a
+    policy on live traffic before enforcing it."""
+    if call.snap is not None and call.snap.mode == Workflow.PolicyMode.LOG_ONLY and call.spec and call.digest:
+        would = {"outcome": str(outcome), "tier": call.decision.tier, "reason": reason, "kind": kind}
+        effective = NOTIFY if call.decision.tier == NOTIFY else Tier.AUTOMATED
+        verdict = "refused" if outcome == DENY else "queued for approval"
+        logged = _raised(call, effective, f"log only: would have been {verdict} ({reason})")
+        return _allow(logged, execute=execute, details={"log_only": would})
+    if kind == "egress.refused":
+        return _refuse_egress(call, reason)
+    if outcome == PENDING:
+        return _queue_for_approval(call)
+    return _deny(call, reason, kind=kind)
+
+
+def _raised(call: _Call, tier: int, reason: str) -> _Call:
+    """The call with another effective tier and reason (what is stored and answered)."""
+    decision = replace(call.decision, tier=tier, allowed=tier < HUMAN_ONLY, reason=reason)
+    return replace(call, decision=decision, fields={**call.fields, "tier": tier, "reason": reason})
 
 
 _SCOPES: dict[Any, Any] = {}
@@ -394,7 +421,7 @@ def _queue_for_approval(call: _Call) -> GatewayResult:
     return result_of(ar, PENDING)
 
 
-def _allow(call: _Call, *, execute: bool) -> GatewayResult:
+def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None) -> GatewayResult:
     """Tiers 1 and 2. When Warden executes, the decision and the claim are one transaction:
     the ActionRequest is born `executing`, with its audit event, before the connector runs."""
     from agents.gateway.execution import run_connector
@@ -413,6 +440,7 @@ def _allow(call: _Call, *, execute: bool) -> GatewayResult:
                     "reason": call.decision.reason,
                     "params": call.fields["params"],
                     "grants_used": call.fields["grants_used"],
+                    **(details or {}),
                 },
                 **call.fields,
             )

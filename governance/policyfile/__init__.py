@@ -7,7 +7,7 @@ import yaml
 from governance.policy import WorkflowSnapshot, build_snapshot
 from governance.policyfile.apply import Change, apply_policy, plan, summary
 from governance.policyfile.load import PolicyError, load, validate
-from governance.policyfile.state import from_database, from_document, to_document
+from governance.policyfile.state import from_database, from_document, packages, to_document
 
 
 def snapshot_from_state(state: dict, workflow: str) -> WorkflowSnapshot:
@@ -17,10 +17,16 @@ def snapshot_from_state(state: dict, workflow: str) -> WorkflowSnapshot:
     return build_snapshot({"name": workflow, **state["workflows"][workflow]}, state["action_types"], lists, sensitivity)
 
 
-def export_yaml() -> str:
-    """The current configuration as a policy file that policy_apply accepts unchanged."""
+def export_yaml(package: str | None = None, *, state: dict | None = None) -> str:
+    """One package of the current configuration as a policy file that policy_apply accepts
+    unchanged. By default the only package there is, else the objects of no package."""
     header = "# Warden policy, exported from the database. Apply with: manage.py policy_apply FILE\n"
-    return header + yaml.safe_dump(to_document(from_database()), sort_keys=False, allow_unicode=True, width=100)
+    state = from_database() if state is None else state
+    if package is None:
+        present = packages(state)
+        package = next(iter(present)) if len(present) == 1 else ""
+    document = to_document(state, package=package)
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 
 
 __all__ = [

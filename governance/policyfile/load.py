@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from governance.conditions import compile_condition, parse_path
 from governance.paramschema import params_validator, schema_problems
+from governance.policyfile.lint import lint
 from governance.policyfile.schema import DOCUMENT
 
 
 class PolicyError(Exception):
     """A policy file that cannot be applied. `errors` lists every problem, each with its path."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str], changes: list[Any] | None = None):
         self.errors = errors
+        self.changes = changes or []  # the plan, when it is the plan that cannot be applied
         super().__init__("\n".join(errors))
 
 
@@ -62,8 +65,18 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.const
 
 
 def parse_yaml(text: str) -> Any:
+    return parse_yaml_nodes(text)[0]
+
+
+def parse_yaml_nodes(text: str) -> tuple[Any, yaml.Node | None]:
+    """The document and its root node (whose marks give each value's line and column)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            return (loader.construct_document(node) if node is not None else None), node
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -133,16 +146,102 @@ def path_str(parts: Iterable[Any]) -> str:
     return out or "(document)"
 
 
-def _structure_errors(doc: Any) -> list[str]:
-    errors = []
+def _structure_errors(doc: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Every structural problem, and the path of each (to set the broken items aside)."""
+    errors, paths = [], []
     # The same validator as params_schema: RE2 patterns, so a name with a trailing newline is refused.
     for error in sorted(params_validator(DOCUMENT).iter_errors(doc), key=lambda e: list(map(str, e.path))):
         where = path_str(error.absolute_path)
+        paths.append(tuple(error.absolute_path))
         if error.absolute_path and error.absolute_path[-1] == "tier" and error.validator != "required":
             errors.append(f"{where}: tier must be an integer from 1 to 4, not {error.instance!r}")
         else:
             errors.append(f"{where}: {error.message}")
-    return errors
+    return errors, paths
+
+
+_KINDS = ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents")
+# Settings of an item that no reference check or lint reads: a wrong one is set aside alone.
+_OPTIONAL: dict[str, frozenset[str]] = {
+    "lists": frozenset(),
+    "systems": frozenset({"display_name", "description", "config"}),
+    "data_objects": frozenset({"description", "sensitivity", "fields"}),
+    "action_types": frozenset({"description"}),
+    "context_rules": frozenset({"description", "handling", "clear", "persist"}),
+    "workflows": frozenset({"description", "owner", "max_session_seconds", "on_reject", "mode", "out_of_scope"}),
+    "agents": frozenset({"description", "owner", "status", "recertify_by"}),
+}
+
+
+class _Usable:
+    """The document without the parts that have structural problems, so that the other checks
+    still run on the rest and one run reports every problem. The part set aside is the
+    innermost list item around each problem (one tier, not its whole workflow); `names` are the
+    top-level items set aside (references to them are not reported again as unknown), and
+    `place` turns a path in the reduced document back into the path in the file."""
+
+    def __init__(self, doc: dict[str, Any], broken_paths: list[tuple[Any, ...]]):
+        self.doc: dict[str, Any] = copy.deepcopy(doc)
+        self.names: dict[str, set[str]] = {}
+        self.kept: dict[tuple[Any, ...], list[int]] = {}  # list path in the file -> its indexes kept
+        self.package_broken = any(p[:1] == ("package",) for p in broken_paths)
+        self.dropped: list[tuple[Any, ...]] = []
+        removals: dict[tuple[Any, ...], set[Any]] = {}
+        for path in broken_paths:
+            ints = [k for k, part in enumerate(path) if isinstance(part, int)]
+            if len(path) == 3 and path[0] in _KINDS and isinstance(path[1], int) and path[2] in _OPTIONAL[path[0]]:
+                self.dropped.append(path)  # a setting no other check reads: only it is set aside
+            elif ints:
+                removals.setdefault(tuple(path[: ints[-1]]), set()).add(path[ints[-1]])
+            elif len(path) >= 2 and path[0] == "lists":
+                removals.setdefault(("lists",), set()).add(path[1])
+            elif len(path) >= 1 and path[0] in _KINDS:
+                self.doc.pop(path[0], None)
+        for kind, index, key in self.dropped:
+            items = self.doc.get(kind)
+            item = items[index] if isinstance(items, list) and index < len(items) else None
+            if isinstance(item, dict):
+                item.pop(key, None)
+        for where in sorted(removals, key=len, reverse=True):  # inner lists before the lists holding them
+            self._remove(where, removals[where])
+
+    def _remove(self, where: tuple[Any, ...], bad: set[Any]) -> None:
+        container: Any = self.doc
+        for part in where:
+            try:
+                container = container[part]
+            except (KeyError, IndexError, TypeError):
+                return
+        top = len(where) == 1 and where[0] in _KINDS
+        key = "data_type" if where == ("context_rules",) else "name"
+        if isinstance(container, dict):
+            if top:
+                self.names.setdefault(where[0], set()).update(k for k in bad if isinstance(k, str))
+            for k in bad:
+                container.pop(k, None)
+        elif isinstance(container, list):
+            if top:
+                self.names.setdefault(where[0], set()).update(
+                    item[key]
+                    for i, item in enumerate(container)
+                    if i in bad and isinstance(item, dict) and isinstance(item.get(key), str)
+                )
+            self.kept[where] = [i for i in range(len(container)) if i not in bad]
+            container[:] = [item for i, item in enumerate(container) if i not in bad]
+
+    def place(self, error: str) -> str:
+        from governance.policyfile.positions import parse_path
+
+        head, sep, rest = error.partition(": ")
+        if not sep or not self.kept:
+            return error
+        parts, original = list(parse_path(head)), cast("list[Any]", [])
+        for part in parts:
+            if isinstance(part, int) and tuple(original) in self.kept:
+                kept = self.kept[tuple(original)]
+                part = kept[part] if part < len(kept) else part
+            original.append(part)
+        return f"{path_str(original)}: {rest}" if original else error
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -151,17 +250,26 @@ def _suggest(name: str, known: Iterable[str]) -> str:
 
 
 class _Checker:
-    def __init__(self, doc: dict[str, Any]):
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        external: dict[str, dict[str, dict[str, Any]]] | None = None,
+        broken: dict[str, set[str]] | None = None,
+    ):
         self.doc = doc
         self.errors: list[str] = []
+        # Objects of other packages in the database, which this file may refer to (by name).
+        self.external = external or {}
+        # Items of this file with structural problems: already reported, still known by name.
+        self.broken = broken or {}
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
 
     def names(self, kind: str, key: str = "name") -> dict[str, dict[str, Any]]:
-        """name -> item for one list, reporting duplicates."""
+        """name -> item for one list (and the other packages' objects of that kind), reporting duplicates."""
         seen: dict[str, int] = {}
-        items: dict[str, dict[str, Any]] = {}
+        items: dict[str, dict[str, Any]] = dict(self.external.get(kind, {}))
         for i, item in enumerate(self.doc.get(kind) or []):
             name = item.get(key)
             if name in seen:
@@ -174,11 +282,15 @@ class _Checker:
     def ref(self, where: str, what: str, name: str, known: dict[str, Any]) -> bool:
         if name in known:
             return True
+        kind = {"data object": "data_objects", "action": "action_types"}.get(what, f"{what}s")
+        if name in self.broken.get(kind, ()):
+            return False  # its own problem is reported where it is defined
         self.error(where, f"unknown {what} {name!r}{_suggest(name, known)}")
         return False
 
     def run(self) -> list[str]:
-        lists = self.doc.get("lists") or {}
+        external_lists = {n: spec["values"] for n, spec in self.external.get("lists", {}).items()}
+        lists = {**external_lists, **(self.doc.get("lists") or {})}
         systems = self.names("systems")
         data_objects = self.names("data_objects")
         actions = self.names("action_types")
@@ -201,6 +313,7 @@ class _Checker:
                     self.error(f"action_types[{i}].egress.param", str(exc))
         for i, workflow in enumerate(self.doc.get("workflows") or []):
             self._workflow(f"workflows[{i}]", workflow, data_objects, actions, lists)
+        self.errors += lint(self.doc, actions)
         for i, agent in enumerate(self.doc.get("agents") or []):
             for j, name in enumerate(agent.get("workflows") or []):
                 self.ref(f"agents[{i}].workflows[{j}]", "workflow", name, workflows)
@@ -222,6 +335,15 @@ class _Checker:
         for j, destination in enumerate(workflow.get("destinations") or []):
             if destination["type"] != "initiator" and not destination.get("value"):
                 self.error(f"{where}.destinations[{j}]", f"a {destination['type']} destination needs a 'value'")
+        if workflow.get("scope_template"):
+            from governance.scopes import ScopeInvalid, check_template
+
+            tiers = {t["action"] for t in workflow.get("tiers") or []}
+            try:
+                check_template(workflow["scope_template"], workflow_actions=tiers, where=f"{where}.scope_template")
+            except ScopeInvalid as exc:
+                head, _, message = str(exc).partition(": ")
+                self.error(head, message)
         granted: set[tuple[str, str]] = set()
         for j, grant in enumerate(workflow.get("access") or []):
             key = (grant["data_object"], grant["mode"])
@@ -291,8 +413,29 @@ def _length_errors(doc: dict[str, Any]) -> list[str]:
     return errors
 
 
-def validate(doc: Any) -> list[str]:
-    """Every problem in a parsed policy document; an empty list when it can be applied."""
+def _ownership_errors(doc: dict[str, Any], current: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    from governance.policyfile.apply import owner_conflict
+    from governance.policyfile.state import KEY, package_of
+
+    errors = []
+    package = package_of(doc)
+    for name in doc.get("lists") or {}:
+        conflict = owner_conflict("lists", name, package, current)
+        if conflict:
+            errors.append(f"lists.{name}: {conflict}")
+    for kind in ("systems", "data_objects", "action_types", "context_rules", "workflows", "agents"):
+        for i, item in enumerate(doc.get(kind) or []):
+            conflict = owner_conflict(kind, item[KEY[kind]], package, current)
+            if conflict:
+                errors.append(f"{kind}[{i}].{KEY[kind]}: {conflict}")
+    return errors
+
+
+def validate(doc: Any, *, current: dict[str, dict[str, dict[str, Any]]] | None = None) -> list[str]:
+    """Every problem in a parsed policy document; an empty list when it can be applied.
+
+    With `current` (the database's state), the file may refer to the objects of other
+    packages, and naming one of them is an error (a file changes only its own package)."""
     if doc is None:
         return ["(document): the policy file is empty"]
     values = _Plain()  # documents built in code (the provisioning UI) get the same value checks
@@ -302,18 +445,51 @@ def validate(doc: Any) -> list[str]:
         return exc.errors
     except RecursionError:
         return ["(document): nested too deeply"]
-    if values.errors:
-        return values.errors
-    errors = _structure_errors(doc)
-    if errors:
-        return errors  # reference checks assume the structure holds
-    return _length_errors(doc) + _Checker(doc).run()
+    errors, broken_paths = _structure_errors(doc)
+    if not isinstance(doc, dict):
+        return values.errors + errors
+    # Every check runs on the items whose structure holds, so one run reports every problem.
+    reduced = _Usable(doc, broken_paths)
+    usable = reduced.doc
+    if reduced.package_broken:
+        usable.pop("package", None)
+    external: dict[str, dict[str, dict[str, Any]]] = {}
+    later: list[str] = []
+    if current is not None:
+        from governance.policyfile.state import package_of
+
+        package = package_of(usable)
+        external = {
+            kind: {n: spec for n, spec in items.items() if spec.get("package", "") != package}
+            for kind, items in current.items()
+        }
+        later += _ownership_errors(usable, current)
+    later += _length_errors(usable) + _Checker(usable, external, reduced.names).run()
+    return list(dict.fromkeys(values.errors + errors + [reduced.place(e) for e in later]))
 
 
-def load(text: str) -> dict[str, Any]:
-    """Parse and validate; raise PolicyError listing every problem."""
-    doc = _plain(parse_yaml(text))
-    errors = validate(doc)
+def load(
+    text: str, *, filename: str = "", current: dict[str, dict[str, dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """Parse and validate; raise PolicyError listing every problem. With a filename, each
+    problem starts with its place: `file:line:column path: message`."""
+    try:
+        raw, node = parse_yaml_nodes(text)
+        plain = _Plain()
+        try:
+            doc = plain(raw)  # stops only at what cannot be walked (a bomb, a recursive alias)
+        except RecursionError:
+            raise PolicyError(["(document): nested too deeply"]) from None
+        # A value of a type JSON lacks became None in `doc`: its error comes from this pass.
+        errors = list(dict.fromkeys(plain.errors + validate(doc, current=current)))
+    except PolicyError as exc:
+        if not filename:
+            raise
+        errors, node = exc.errors, None
     if errors:
+        if filename:
+            from governance.policyfile.positions import node_marks, with_positions
+
+            errors = with_positions(errors, node_marks(node), filename)
         raise PolicyError(errors)
     return doc

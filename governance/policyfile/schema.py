@@ -30,9 +30,18 @@ CONDITION = _obj(
     tier=TIER,
 )
 
+SCOPE_CONSTRAINT = _obj(["param", "op"], param={"type": "string", "minLength": 1}, op=TEXT, value={}, bind=NAME)
+SCOPE_TEMPLATE = _obj(
+    [],
+    bind={"type": "object", "propertyNames": NAME, "additionalProperties": _obj(["pattern"], pattern=TEXT)},
+    actions={**_list_of(NAME), "minItems": 1},
+    constraints={"type": "object", "propertyNames": NAME, "additionalProperties": _list_of(SCOPE_CONSTRAINT)},
+)
+
 DOCUMENT = _obj(
     [],
     version={"const": 1},
+    package={**NAME, "maxLength": 64},
     lists={
         "type": "object",
         "propertyNames": NAME,
@@ -88,6 +97,9 @@ DOCUMENT = _obj(
             owner=TEXT,
             max_session_seconds={"type": "integer", "minimum": 1, "maximum": 86400},
             on_reject={"enum": ["handoff", "continue", "end"]},
+            mode={"enum": ["enforce", "log_only"]},
+            out_of_scope={"enum": ["refuse", 3]},
+            scope_template=SCOPE_TEMPLATE,
             destinations=_list_of(
                 _obj(
                     ["type"],

@@ -27,6 +27,8 @@ State = dict[str, dict[str, dict[str, Any]]]
 KINDS = ("lists", "systems", "data_objects", "action_types", "context_rules", "workflows", "agents")
 KEY = {kind: "name" for kind in KINDS} | {"context_rules": "data_type"}
 
+# Every object belongs to one package: the policy file that owns it ("" is the default package,
+# the one of a file without `package:`). It is a field of every spec, so a plan shows a move.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "lists": {"values": []},
     "systems": {"display_name": "", "description": "", "config": {}},
@@ -38,12 +40,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "owner": "",
         "max_session_seconds": 900,
         "on_reject": "handoff",
+        "mode": "enforce",
+        "out_of_scope": "refuse",
+        "scope_template": {},
         "destinations": [],
         "access": [],
         "tiers": [],
     },
     "agents": {"description": "", "status": "active", "recertify_by": None, "workflows": []},
 }
+for _defaults in DEFAULTS.values():
+    _defaults["package"] = ""
 
 
 def _tier(tier: dict[str, Any]) -> dict[str, Any]:
@@ -71,13 +78,19 @@ def normalize_item(kind: str, item: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def package_of(doc: dict[str, Any]) -> str:
+    """The package a policy document owns ("" when it names none)."""
+    return str(doc.get("package") or "")
+
+
 def from_document(doc: dict[str, Any]) -> State:
     state: State = {kind: {} for kind in KINDS}
+    package = package_of(doc)
     for name, values in (doc.get("lists") or {}).items():
-        state["lists"][name] = normalize_item("lists", {"values": list(values)})
+        state["lists"][name] = normalize_item("lists", {"values": list(values), "package": package})
     for kind in KINDS[1:]:
         for item in doc.get(kind) or []:
-            state[kind][item[KEY[kind]]] = normalize_item(kind, item)
+            state[kind][item[KEY[kind]]] = normalize_item(kind, {**item, "package": package})
     return state
 
 
@@ -92,6 +105,11 @@ def workflow_spec(workflow: Workflow) -> dict[str, Any]:
             "owner": workflow.owner,
             "max_session_seconds": workflow.max_session_seconds,
             "on_reject": workflow.on_reject,
+            "mode": workflow.mode,
+            # "refuse", or the tier a person decides at; a file writes the tier as a number
+            "out_of_scope": int(workflow.out_of_scope) if workflow.out_of_scope.isdigit() else workflow.out_of_scope,
+            "scope_template": workflow.scope_template,
+            "package": workflow.package,
             "destinations": workflow.destinations,
             "access": [{"data_object": d, "mode": m} for d, m in grants],
             "tiers": [
@@ -105,7 +123,7 @@ def workflow_spec(workflow: Workflow) -> dict[str, Any]:
 def from_database() -> State:
     state: State = {kind: {} for kind in KINDS}
     for vlist in ValueList.objects.all():
-        state["lists"][vlist.name] = normalize_item("lists", {"values": vlist.values})
+        state["lists"][vlist.name] = normalize_item("lists", {"values": vlist.values, "package": vlist.package})
     for system in System.objects.all():
         state["systems"][system.name] = normalize_item(
             "systems",
@@ -114,6 +132,7 @@ def from_database() -> State:
                 "connector": system.connector,
                 "description": system.description,
                 "config": system.config,
+                "package": system.package,
             },
         )
     for obj in DataObject.objects.select_related("system"):
@@ -124,6 +143,7 @@ def from_database() -> State:
                 "sensitivity": obj.sensitivity,
                 "description": obj.description,
                 "fields": obj.fields,
+                "package": obj.package,
             },
         )
     for action in ActionType.objects.select_related("system").prefetch_related("data_objects"):
@@ -136,6 +156,7 @@ def from_database() -> State:
                 "data_objects": [d.name for d in action.data_objects.all()],
                 "params_schema": action.params_schema,
                 "egress": action.egress,
+                "package": action.package,
             },
         )
     for rule in ContextRule.objects.all():
@@ -146,9 +167,10 @@ def from_database() -> State:
                 "clear": rule.clear,
                 "persist": rule.persist,
                 "description": rule.description,
+                "package": rule.package,
             },
         )
-    for workflow in Workflow.objects.all():
+    for workflow in Workflow.objects.filter(archived_at__isnull=True):  # archived: out of every file
         state["workflows"][workflow.name] = workflow_spec(workflow)
     for agent in AgentIdentity.objects.prefetch_related("workflows"):
         state["agents"][agent.name] = normalize_item(
@@ -159,6 +181,7 @@ def from_database() -> State:
                 "status": agent.status,
                 "recertify_by": agent.recertify_by.isoformat() if agent.recertify_by else None,
                 "workflows": [w.name for w in agent.workflows.all()],
+                "package": agent.package,
             },
         )
     return state
@@ -185,9 +208,26 @@ def _field_rank(field: str) -> int:
     return _FIELD_ORDER.index(field) if field in _FIELD_ORDER else len(_FIELD_ORDER)
 
 
-def to_document(state: State) -> dict[str, Any]:
-    """A policy document for `state`, leaving out values equal to their defaults."""
+def packages(state: State) -> set[str]:
+    return {spec.get("package", "") for kind in KINDS for spec in state[kind].values()}
+
+
+def only_package(state: State, package: str) -> State:
+    return {kind: {n: s for n, s in state[kind].items() if s.get("package", "") == package} for kind in KINDS}
+
+
+def to_document(state: State, package: str | None = None) -> dict[str, Any]:
+    """A policy document for `state`, leaving out values equal to their defaults. With a
+    package, only that package's objects, under `package: NAME`; without one, the document
+    names a package when every object belongs to the same one."""
+    if package is None:
+        found = packages(state)
+        package = found.pop() if len(found) == 1 else ""
+    else:
+        state = only_package(state, package)
     doc: dict[str, Any] = {"version": 1}
+    if package:
+        doc["package"] = package
     if state["lists"]:
         doc["lists"] = {name: spec["values"] for name, spec in sorted(state["lists"].items())}
     for kind in KINDS[1:]:
@@ -195,6 +235,8 @@ def to_document(state: State) -> dict[str, Any]:
         for name, spec in sorted(state[kind].items()):
             item: dict[str, Any] = {KEY[kind]: name}
             for field, value in sorted(spec.items(), key=lambda kv: _field_rank(kv[0])):
+                if field == "package":
+                    continue  # the document's, not the item's
                 if kind == "workflows" and field == "tiers":
                     value = [
                         {

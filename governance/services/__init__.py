@@ -20,6 +20,7 @@ from governance.services.identities import (
     agent_workflow_withdraw,
 )
 from governance.services.policy import (
+    PolicyRefused,
     context_rule_update,
     credential_set,
     policy_apply,
@@ -33,6 +34,7 @@ from governance.services.reviews import (
 )
 
 __all__ = [
+    "PolicyRefused",
     "Refused",
     "access_review_decide",
     "agent_identity_create",

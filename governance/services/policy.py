@@ -16,16 +16,34 @@ from governance.roles import Role
 from governance.services.base import Refused, finishing, require_stepup
 
 
+class PolicyRefused(Refused):
+    """A policy that cannot be applied: every problem, and the plan when it is the plan that is refused."""
+
+    def __init__(self, errors: list[str], changes: list[Any]):
+        super().__init__("; ".join(errors[:20]))
+        self.errors = errors
+        self.changes = changes
+
+
 def _require_admin(actor: Actor) -> None:
     if actor.channel == Channel.UI and Role.ADMIN not in actor.roles:
         raise Refused("this change needs the admin role")
     require_stepup(actor)
 
 
-def policy_apply(*, actor: Any, desired: dict[str, Any], dry_run: bool = False, source: str = "") -> list[Any]:
-    """Plan a whole policy against the database and, unless dry_run, apply it in one transaction
-    with its audit events. Applying needs the admin role and a step-up in the browser; an
-    operator at a shell is recorded as cli:<name>."""
+def policy_apply(
+    *,
+    actor: Any,
+    desired: dict[str, Any],
+    dry_run: bool = False,
+    source: str = "",
+    package: str | None = None,
+    allow_delete: bool = False,
+) -> list[Any]:
+    """Plan a policy file of `package` against the database and, unless dry_run, apply it in one
+    transaction with its audit events. Only the package's objects change (package=None: `desired`
+    is the whole configuration, every package); removing anything needs allow_delete. Applying needs the admin role and a step-up in the browser; an operator at a
+    shell is recorded as cli:<name>."""
     from governance.policyfile import PolicyError, apply_policy
 
     actor = as_actor(actor)
@@ -33,7 +51,9 @@ def policy_apply(*, actor: Any, desired: dict[str, Any], dry_run: bool = False, 
         _require_admin(actor)
     try:
         with finishing(), transaction.atomic():
-            changes = apply_policy(desired, actor=actor.label, dry_run=dry_run, source=source)
+            changes = apply_policy(
+                desired, actor=actor.label, dry_run=dry_run, source=source, package=package, allow_delete=allow_delete
+            )
             if changes and not dry_run and actor.channel == Channel.UI:
                 audit.record(
                     "provisioning.policy_applied",
@@ -46,7 +66,7 @@ def policy_apply(*, actor: Any, desired: dict[str, Any], dry_run: bool = False, 
                     },
                 )
     except PolicyError as exc:
-        raise Refused("; ".join(exc.errors[:20])) from None
+        raise PolicyRefused(exc.errors, exc.changes) from None
     return changes
 
 
@@ -88,9 +108,9 @@ def workflow_update(
     from governance.policyfile.state import normalize_item
 
     with transaction.atomic():
-        workflow = Workflow.objects.select_for_update().filter(name=name).first()
+        workflow = Workflow.objects.select_for_update().filter(name=name, archived_at__isnull=True).first()
         if workflow is None:
-            raise Refused(f"no workflow named {name!r}")
+            raise Refused(f"no workflow named {name!r} (or it is archived)")
         if workflow.version != expected_version:
             raise Refused(
                 f"{name} was changed by someone else since you opened it (now v{workflow.version}, "

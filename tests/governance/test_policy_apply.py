@@ -91,7 +91,11 @@ def test_removing_things_deletes_them_and_deprovisions_agents(applied_policy, ex
     doc["action_types"] = [
         a for a in doc["action_types"] if a["name"] not in ("crm.delete_customer", "crm.update_credit_limit")
     ]
-    changes = {str(c) for c in apply_policy(from_document(load(yaml.safe_dump(doc))), actor="t")}
+    with pytest.raises(PolicyError) as refused:  # removing needs allow_delete (--allow-delete)
+        apply_policy(from_document(load(yaml.safe_dump(doc))), actor="t")
+    assert "4 removal(s) need --allow-delete" in refused.value.errors[0] and len(refused.value.changes) == 4
+    assert Workflow.objects.filter(name="account-maintenance").exists()
+    changes = {str(c) for c in apply_policy(from_document(load(yaml.safe_dump(doc))), actor="t", allow_delete=True)}
     assert changes == {
         "- deprovision agent support-bot",
         "- delete workflow account-maintenance",
@@ -220,7 +224,7 @@ def test_a_failure_while_applying_rolls_everything_back(applied_policy, example_
     state = from_database()
     del state["systems"]["legacy"]
     with pytest.raises(PolicyError) as info:
-        apply_policy(state, actor="t")
+        apply_policy(state, actor="t", allow_delete=True)
     assert "cannot delete system 'legacy'" in info.value.errors[0]
     assert System.objects.filter(name="legacy").exists()
     assert AuditEvent.objects.count() == before

@@ -59,7 +59,7 @@ CASES = {
         "key 3",
     ),
     "a mapping as a key": (with_top("? {a: 1}\n: x"), "not a string"),
-    "a list as a key": (with_top("? [a, b]\n: x"), "line"),
+    "a list as a key": (with_top("? [a, b]\n: x"), "is not a string"),
     "a duplicate key": (with_top("version: 1"), "duplicate key 'version'"),
     "a recursive alias": (with_top("extra: &loop [*loop]"), "recursive"),
     "an alias bomb": (

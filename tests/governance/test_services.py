@@ -73,7 +73,7 @@ def test_deprovisioning_through_a_policy_file_ends_the_agents_sessions(demo) -> 
     session, _token = sessions.start("refund-bot", "refund-triage", "test", "user:dana")
     state = from_database()
     del state["agents"]["refund-bot"]
-    services.policy_apply(actor=Actor.cli("ops"), desired=state)
+    services.policy_apply(actor=Actor.cli("ops"), desired=state, allow_delete=True)
     session.refresh_from_db()
     assert (session.status, session.termination_verified) == ("terminated", True)
     assert AgentIdentity.objects.get(name="refund-bot").status == "deprovisioned"

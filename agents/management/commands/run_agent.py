@@ -31,6 +31,14 @@ class Command(BaseCommand):
             help="a YAML or JSON file that narrows the session (actions, and constraints on their parameters)",
         )
         parser.add_argument(
+            "--trigger-data",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a value of the trigger that the workflow's scope template binds (repeatable), "
+            "e.g. --trigger-data ticket_id=T-2002",
+        )
+        parser.add_argument(
             "--initiator",
             default="",
             help="your Warden account (username or email): recorded as the initiator, who can never "
@@ -47,15 +55,28 @@ class Command(BaseCommand):
         timeout: float,
         initiator: str,
         scope: str,
+        trigger_data: list[str],
         **o: Any,
     ) -> None:
         if not input.strip():
             self._fail("--input: give the agent a task")
         narrowed = self._scope(scope) if scope else None
+        data = {}
+        for pair in trigger_data:
+            name, sep, value = pair.partition("=")
+            if not sep or not name.strip():
+                self._fail(f"--trigger-data: {pair!r} is not NAME=VALUE")
+            data[name.strip()] = value
         initiated_by = self._initiator(initiator)
         try:
             session = session_queue_run(
-                agent=agent, workflow=workflow, input=input, trigger="cli", initiated_by=initiated_by, scope=narrowed
+                agent=agent,
+                workflow=workflow,
+                input=input,
+                trigger="cli",
+                initiated_by=initiated_by,
+                scope=narrowed,
+                trigger_data=data or None,
             )
         except SessionRefused as exc:
             self._fail(f"session refused: {exc}")
