@@ -119,6 +119,11 @@ class Workflow(models.Model):
     max_session_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(1)])
     on_reject = models.CharField(max_length=16, choices=OnReject.choices, default=OnReject.HANDOFF)
     destinations = models.JSONField(default=list, blank=True)
+    unlisted_destinations = models.JSONField(
+        default="refuse",
+        blank=True,
+        help_text="what a destination the workflow does not list gets: refuse, or tier 2 or 3",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
