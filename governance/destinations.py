@@ -126,6 +126,8 @@ def check(
             segments = parse_path(param)
         except ValueError:
             return DestinationOutcome(refused=f"{action}: its egress parameter {param!r} cannot be read")
+        if isinstance(params, dict) and params.get(segments[0][0]) is None:
+            continue  # absent or null: no destination
         for target in resolve(params, segments):
             if target is MISSING or target is None or target == "":
                 continue  # absent or empty: not a destination

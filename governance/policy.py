@@ -102,7 +102,7 @@ def build_snapshot(
             data_objects=tuple(action.get("data_objects", ())),
             params_schema=schema,
             validator=params_validator(schema),
-            egress=dict(action.get("egress") or {}),
+            egress=action.get("egress") or {},
             # A data object of unknown class counts as the most sensitive (fail closed).
             sensitivity=max(
                 (Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())), default=0
@@ -245,9 +245,9 @@ def decide(
                 rules_applied=tuple(applied),
                 egress_refused=True,
             )
-        if outcome.unlisted and outcome.tier > tier:
+        if outcome.unlisted and outcome.tier > rule.tier:
             applied.append(f"{outcome.unlisted[0]} -> tier {outcome.tier}")
-            tier = outcome.tier
+            tier = max(tier, outcome.tier)
     if applied:
         reason = f"tier {tier} (raised from {rule.tier}): " + "; ".join(applied)
     else:

@@ -6,7 +6,7 @@ the operator does not compare, facts that are not known) counts as holding, thro
 block. Uncertainty raises the tier; it never lowers it. See leaf.py and blocks.py.
 """
 
-from governance.conditions.blocks import BLOCKS, Block, Node, compile_condition, unreadable_condition
+from governance.conditions.blocks import BLOCKS, Block, Node, compile_condition, leaves, unreadable_condition
 from governance.conditions.leaf import (
     CASES,
     DOMAIN_OPERATORS,
@@ -49,6 +49,7 @@ __all__ = [
     "domains_in",
     "json_key",
     "json_type",
+    "leaves",
     "parse_path",
     "resolve",
     "unreadable_condition",

@@ -120,3 +120,10 @@ def unreadable_condition(spec: Any, problem: str) -> Condition:
         tier = 4
     param = spec.get("param") if isinstance(spec, dict) else None
     return Condition(param=str(param or "?"), op=f"unreadable ({problem})", tier=tier)
+
+
+def leaves(node: Node) -> list[Condition]:
+    """Every comparison in a condition, in order."""
+    if isinstance(node, Condition):
+        return [node]
+    return [leaf for part in node.parts for leaf in leaves(part)]

@@ -139,7 +139,8 @@ def _upsert_agent(name: str, spec: dict[str, Any], actor: str) -> None:
 
 
 def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
-    fields = {k: spec[k] for k in ("description", "owner", "max_session_seconds", "on_reject", "destinations")}
+    keys = ("description", "owner", "max_session_seconds", "on_reject", "destinations", "unlisted_destinations")
+    fields = {k: spec[k] for k in keys}
     workflow = Workflow.objects.select_for_update().filter(name=name).first()
     if workflow is None:
         workflow = Workflow.objects.create(name=name, version=1, **fields)

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "owner": "",
         "max_session_seconds": 900,
         "on_reject": "handoff",
+        "unlisted_destinations": "refuse",
         "destinations": [],
         "access": [],
         "tiers": [],
@@ -92,6 +93,7 @@ def workflow_spec(workflow: Workflow) -> dict[str, Any]:
             "owner": workflow.owner,
             "max_session_seconds": workflow.max_session_seconds,
             "on_reject": workflow.on_reject,
+            "unlisted_destinations": workflow.unlisted_destinations,
             "destinations": workflow.destinations,
             "access": [{"data_object": d, "mode": m} for d, m in grants],
             "tiers": [
