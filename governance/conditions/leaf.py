@@ -65,8 +65,11 @@ def _hosts_or_uncomparable(value: str) -> Any:
     if hosts is not None:
         return hosts
     # One word with nothing a host is written with ("Thanks!") names no host, as free text
-    # without links does; a word that looks like a host but cannot be read stays unknown.
-    return [] if not any(hint in value for hint in _HOST_HINTS) else UNCOMPARABLE
+    # without links does; empty text, and a word that looks like a host but cannot be read as
+    # one, stay unknown.
+    if not value.strip() or any(hint in value for hint in _HOST_HINTS):
+        return UNCOMPARABLE
+    return []
 
 
 def _looks_like_address(member: Any) -> bool:
