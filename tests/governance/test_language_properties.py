@@ -34,7 +34,7 @@ def _sqlite_only() -> None:
 
 
 @pytest.mark.usefixtures("_sqlite_only")
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(policies(), params(), st.lists(blocks(), min_size=1, max_size=3), st.integers(1, 4))
 def test_adding_an_all_clause_never_lowers_a_tier(policy, p, parts, tier) -> None:
     before = decide(snapshot_of(policy), ACTIONS[0], p)
@@ -47,7 +47,7 @@ def test_adding_an_all_clause_never_lowers_a_tier(policy, p, parts, tier) -> Non
 
 
 @pytest.mark.usefixtures("_sqlite_only")
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(policies(), params(), blocks(), st.integers(1, 4))
 def test_adding_a_part_to_an_any_block_never_lowers_a_tier(policy, p, extra, tier) -> None:
     rule = policy["tiers"].get(ACTIONS[0])
@@ -103,7 +103,7 @@ def session_facts(draw: Any) -> SessionFacts:
 
 
 @pytest.mark.usefixtures("_sqlite_only")
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(policies(), params(), st.lists(fact_conditions(), min_size=1, max_size=3), session_facts())
 def test_facts_only_ever_raise_tiers(policy, p, extra, facts) -> None:
     without = decide(snapshot_of(policy), ACTIONS[0], p, facts=facts)
@@ -146,7 +146,7 @@ CALLS = st.one_of(
 
 
 @pytest.mark.django_db
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(CALLS, min_size=1, max_size=4))
 def test_decide_with_destinations_is_what_the_gateway_enforces(calls) -> None:
     from agents import gateway, sessions
