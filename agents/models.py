@@ -53,6 +53,10 @@ class AgentSession(models.Model):
     data_sensitivity = models.CharField(
         max_length=16, default="public", help_text="the most sensitive class of data the agent has been given"
     )
+    facts = models.JSONField(
+        default=dict, blank=True, help_text="what conditions may read about the session (governance.facts)"
+    )
+    facts_seq = models.PositiveIntegerField(default=0, help_text="bumped with every change of facts")
     final_answer = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

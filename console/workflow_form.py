@@ -31,6 +31,7 @@ OPERATOR_WORDS = {
     "in": "is one of",
     "not_in": "is none of",
     "matches": "matches the pattern",
+    "not_matches": "does not match the pattern",
     "domain_in": "has a domain in",
     "domain_not_in": "has a domain not in",
     "present": "is present",

@@ -114,6 +114,11 @@ class ValueList(models.Model):
         return self.name
 
 
+def unlisted_refused() -> str:
+    """The default of Workflow.unlisted_destinations (a JSONField default is a callable)."""
+    return "refuse"
+
+
 class Workflow(models.Model):
     """A named, versioned unit of work and its access map."""
 
@@ -152,6 +157,11 @@ class Workflow(models.Model):
     )
     archived_at = models.DateTimeField(
         null=True, blank=True, help_text="left out of its policy file while it had history: it starts no session"
+    )
+    unlisted_destinations = models.JSONField(
+        default=unlisted_refused,
+        blank=True,
+        help_text="what a destination the workflow does not list gets: refuse, or tier 2 or 3",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

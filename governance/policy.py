@@ -2,7 +2,10 @@
 
 decide() does no I/O once it has a WorkflowSnapshot. It denies by default: an unknown
 action, a data object outside the access map, a write without a write grant, or
-parameters that fail the action's JSON schema. Conditions raise tiers and never lower them.
+parameters that fail the action's JSON schema. Conditions raise tiers and never lower them;
+they may read the session's facts (governance.facts), which the caller passes in. Last, the
+destinations the call sends data to are checked (governance.destinations), so the decision
+decide() gives is the one the gateway enforces and the decision API answers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from jsonschema.exceptions import best_match
 from referencing.exceptions import Unresolvable
 
-from governance.conditions import Condition, compile_condition, unreadable_condition
+from governance import destinations as dest
+from governance.conditions import Node, compile_condition, unreadable_condition
+from governance.facts import SessionFacts
 from governance.paramschema import params_validator
 
 if TYPE_CHECKING:
@@ -32,7 +37,7 @@ class ActionSpec:
     data_objects: tuple[str, ...]
     params_schema: Mapping[str, Any]
     validator: Any = field(compare=False, repr=False)  # governance.paramschema.params_validator
-    egress: Mapping[str, Any] = field(default_factory=dict)
+    egress: Any = field(default_factory=dict)  # {type, param} or a list of them (governance.destinations)
     sensitivity: int = 0  # the highest rank among its data objects
 
 
@@ -41,7 +46,7 @@ class TierRule:
     action: str
     tier: int
     quorum: int
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class WorkflowSnapshot:
     destinations: tuple[Mapping[str, Any], ...] = ()
     mode: str = "enforce"  # or "log_only": decided and audited, nothing below tier 4 refused or queued
     out_of_scope: str = "refuse"  # what a call outside the session's scope gets: "refuse" or "3"
+    unlisted_destinations: str | int = dest.REFUSE  # what an unlisted destination gets: refuse, or a tier
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class Decision:
     quorum: int = 1
     base_tier: int | None = None
     rules_applied: tuple[str, ...] = ()
+    egress_refused: bool = False  # refused for where it sends data (the gateway alerts on it)
 
 
 def build_snapshot(
@@ -97,13 +104,13 @@ def build_snapshot(
             data_objects=tuple(action.get("data_objects", ())),
             params_schema=schema,
             validator=params_validator(schema),
-            egress=dict(action.get("egress") or {}),
+            egress=action.get("egress") or {},
             # A data object of unknown class counts as the most sensitive (fail closed).
             sensitivity=max(
                 (Sensitivity.rank(classes.get(o, "restricted")) for o in action.get("data_objects", ())), default=0
             ),
         )
-        conditions = tuple(_condition(c, lists) for c in tier.get("conditions") or ())
+        conditions = tuple(_condition(c, lists, name) for c in tier.get("conditions") or ())
         rules[name] = TierRule(name, int(tier["tier"]), int(tier.get("quorum", 1)), conditions)
     grants = frozenset((g["data_object"], g["mode"]) for g in workflow.get("access", ()))
     return WorkflowSnapshot(
@@ -115,14 +122,22 @@ def build_snapshot(
         destinations=tuple(dict(d) for d in workflow.get("destinations") or ()),
         mode=str(workflow.get("mode", "enforce")),
         out_of_scope=str(workflow.get("out_of_scope", "refuse")),
+        unlisted_destinations=_unlisted(workflow.get("unlisted_destinations", dest.REFUSE)),
     )
 
 
-def _condition(spec: Any, lists: dict[str, list[Any]]) -> Condition:
+def _unlisted(value: Any) -> str | int:
+    """A stored outcome this version cannot read refuses (fail closed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= 3:
+        return value
+    return dest.REFUSE
+
+
+def _condition(spec: Any, lists: dict[str, list[Any]], action: str) -> Node:
     """policy_apply refuses a condition that does not compile; one stored before a rule tightened
     (say, a pattern RE2 refuses) always holds instead of breaking every decision."""
     try:
-        return compile_condition(spec, lists)
+        return compile_condition(spec, lists, action=action)
     except ValueError as exc:
         return unreadable_condition(spec, str(exc))
 
@@ -148,6 +163,7 @@ def snapshot(workflow: Workflow) -> WorkflowSnapshot:
         "destinations": workflow.destinations,
         "mode": workflow.mode,
         "out_of_scope": workflow.out_of_scope,
+        "unlisted_destinations": workflow.unlisted_destinations,
         "access": [
             {"data_object": name, "mode": mode}
             for name, mode in workflow.grants.values_list("data_object__name", "mode")
@@ -186,8 +202,17 @@ def _deny(reason: str, grants: Iterable[tuple[str, str]] = ()) -> Decision:
     return Decision(tier=None, allowed=False, reason=reason, grants_used=tuple(grants))
 
 
-def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any) -> Decision:
-    """The tier of one tool call, or a refusal, with a reason a person can read."""
+def decide(
+    workflow: WorkflowSnapshot | Workflow,
+    action_name: str,
+    params: Any,
+    *,
+    facts: SessionFacts | None = None,
+) -> Decision:
+    """The tier of one tool call, or a refusal, with a reason a person can read.
+
+    `facts` are what Warden knows about the session (governance.facts); None means unknown, so
+    every condition on a fact holds and destinations are judged as for the most sensitive data."""
     snap = workflow if isinstance(workflow, WorkflowSnapshot) else snapshot(workflow)
     action = snap.actions.get(action_name) if isinstance(action_name, str) else None
     rule = snap.tiers.get(action_name) if action is not None else None
@@ -207,9 +232,28 @@ def decide(workflow: WorkflowSnapshot | Workflow, action_name: str, params: Any)
 
     tier, applied = rule.tier, []
     for condition in rule.conditions:
-        if condition.tier > rule.tier and condition.holds(params):
+        if condition.tier > rule.tier and condition.holds(params, facts):
             applied.append(f"{condition.describe()} -> tier {condition.tier}")
             tier = max(tier, condition.tier)
+    outcome = None
+    if tier < HUMAN_ONLY:  # tier 4 wins over everything, where the data would go included
+        outcome = dest.check(
+            snap.destinations, snap.unlisted_destinations, snap.name, action.name, action.egress, params, facts
+        )
+        if outcome.refused:
+            return Decision(
+                tier=tier,
+                allowed=False,
+                reason=f"destination refused: {outcome.refused}",
+                grants_used=needed,
+                quorum=rule.quorum,
+                base_tier=rule.tier,
+                rules_applied=tuple(applied),
+                egress_refused=True,
+            )
+        if outcome.unlisted and outcome.tier > rule.tier:
+            applied.append(f"{outcome.unlisted[0]} -> tier {outcome.tier}")
+            tier = max(tier, outcome.tier)
     if applied:
         reason = f"tier {tier} (raised from {rule.tier}): " + "; ".join(applied)
     else:

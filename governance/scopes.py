@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from governance.conditions import Condition, compile_condition
+from governance.conditions import Node, compile_condition
 from governance.regex import compile_regex, regex_problem
 
 # Each operator a constraint may use, with the one that states its violation.
@@ -68,7 +68,7 @@ class ScopeInvalid(ValueError):
 class Scope:
     raw: dict[str, Any]
     actions: frozenset[str] | None  # None: every action of the workflow
-    violations: dict[str, tuple[tuple[str, Condition], ...]]  # action -> (description, negated condition)
+    violations: dict[str, tuple[tuple[str, Node], ...]]  # action -> (description, negated condition)
 
     def problem(self, action: str, params: Any) -> str | None:
         """Why this call is outside the scope, or None."""
@@ -101,7 +101,7 @@ def compile_scope(raw: Any, *, workflow_actions: frozenset[str] | set[str], wher
     constraints = raw.get("constraints", {})
     if not isinstance(constraints, dict):
         raise ScopeInvalid(f"{where}.constraints: must map action names to lists of constraints")
-    violations: dict[str, tuple[tuple[str, Condition], ...]] = {}
+    violations: dict[str, tuple[tuple[str, Node], ...]] = {}
     count = 0
     for action, specs in constraints.items():
         at = f"{where}.constraints.{action}"

@@ -2,8 +2,9 @@
 
 `authorize()` makes one decision per call, in a fixed order (docs/lifecycle.md):
 
-    token -> replay check -> access map -> schema -> tier -> tier 4 wins over every other
-    outcome -> paused session -> destinations -> tier 3 -> allow
+    token -> replay check -> decide (access map -> schema -> tier -> destinations) -> tier 4
+    wins over every other outcome -> paused session -> scope -> refused destination -> tier 3
+    -> allow
 
 and applies it through the lifecycle module, which writes each state change together with its
 audit event. The in-process runner and the decision API call the same function; the only
@@ -30,6 +31,7 @@ from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionTok
 from audit.actors import GATEWAY
 from audit.canonical import params_hash
 from governance import crypto
+from governance.facts import SessionFacts
 from governance.models import AgentIdentity, Sensitivity, Tier, Workflow
 from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
 
@@ -226,13 +228,15 @@ class _Call:
     spec: Any
     snap: WorkflowSnapshot | None
     fields: dict[str, Any]
+    facts: SessionFacts | None = None
 
     @classmethod
     def build(cls, session: AgentSession, action: Any, params: Any, tool_use_id: str) -> _Call:
         snap = _snapshot(session.workflow)
+        facts = session_facts(session)
         # decide() is pure and reads any value: even a call that cannot be stored as given is
         # decided, so that a tier 4 attempt ends its session whatever its parameters hold.
-        decision = decide(snap, action, params)
+        decision = decide(snap, action, params, facts=facts)
         rule = snap.tiers.get(action) if isinstance(action, str) else None
         if decision.tier is None and rule is not None and rule.tier >= HUMAN_ONLY:
             # Tier 4 wins over every other outcome: calling a human-only action is the attempt,
@@ -255,7 +259,7 @@ class _Call:
                 "quorum": decision.quorum,
                 "params": {"_invalid": problem},
             }
-            return cls(session, params, fields["tool_use_id"], decision, "", spec, snap, fields)
+            return cls(session, params, fields["tool_use_id"], decision, "", spec, snap, fields, facts)
         stored = context.persistable_params(params, spec.data_objects if spec else (), context.load_policy())
         digest = _safe_hash(params)
         fields = {
@@ -269,7 +273,7 @@ class _Call:
             "quorum": decision.quorum,
             "params": stored if isinstance(stored, dict) else {"_invalid": type(params).__name__},
         }
-        return cls(session, params, tool_use_id, decision, digest, spec, snap, fields)
+        return cls(session, params, tool_use_id, decision, digest, spec, snap, fields, facts)
 
 
 def _act(call: _Call, *, execute: bool) -> GatewayResult:
@@ -287,11 +291,9 @@ def _act(call: _Call, *, execute: bool) -> GatewayResult:
         if call.snap is None or call.snap.out_of_scope != str(APPROVE):
             return _enforce(call, DENY, reason, kind="action.out_of_scope", execute=execute)
         call, tier = _raised(call, APPROVE, f"{reason}; the workflow sends such calls to a person (tier 3)"), APPROVE
-    # Only the NUL refusal in _Call.build has no snapshot, and its tier is None (handled above).
-    assert call.snap is not None
-    egress = destinations.egress_problem(call.snap, call.spec, call.params, call.session.data_sensitivity)
-    if egress:
-        return _enforce(call, DENY, egress, kind="egress.refused", execute=execute)
+    # decide() checked the destinations (governance.destinations): one decision for every path.
+    if call.decision.egress_refused:
+        return _enforce(call, DENY, call.decision.reason, kind="egress.refused", execute=execute)
     if tier == APPROVE:
         return _enforce(call, PENDING, call.decision.reason, execute=execute)
     return _allow(call, execute=execute)
@@ -361,7 +363,7 @@ def _refuse_egress(call: _Call, problem: str) -> GatewayResult:
     """Data may not go there: refuse (the model is told why), audit, alert. The session goes on."""
     session = call.session
     with transaction.atomic():
-        result = _deny(call, f"destination refused: {problem}", kind="egress.refused")
+        result = _deny(call, problem, kind="egress.refused")
         sessions.raise_alert(
             SecurityAlert.Kind.EXFILTRATION,
             f"agent {session.agent.name} tried to send data out with {call.fields['action']}: {problem}"[:500],
@@ -428,9 +430,13 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
 
     session = call.session
     with transaction.atomic():
-        # Read the session again under its row lock (tier 2 re-verifies everything): a call
-        # that raced a tier 4 termination or a pause is refused, never allowed in a dead session.
-        problem = _reverify(session) if call.decision.tier == NOTIFY else _still_active(session)
+        # Claim the session row: the update that records the session's new facts is conditional
+        # on the session being active and its facts being the ones this call was decided with, so
+        # a call that raced a tier 4 termination, a pause or another call is never allowed on
+        # stale facts. Tier 2 then re-verifies everything under that lock.
+        problem = _claim(call)
+        if problem is None and call.decision.tier == NOTIFY:
+            problem = _reverify(session)
         if problem is None:
             ar = lifecycle.action_open(
                 session=session,
@@ -444,7 +450,7 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
                 },
                 **call.fields,
             )
-            allowed(session, ar)
+            allowed(session, ar, facts_recorded=True)
     if problem is not None:
         return _deny(call, problem)
     if not execute:
@@ -452,12 +458,64 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
     return run_connector(ar, call.params)
 
 
-def allowed(session: AgentSession, ar: ActionRequest) -> None:
+def allowed(session: AgentSession, ar: ActionRequest, params: Any = None, *, facts_recorded: bool = False) -> None:
     """What every allowed call does, whoever executes it: the session now holds the action's
-    data (so later egress is checked against it, reported or not), and tier 2 notifies."""
-    raise_sensitivity(session, ar.action)
+    data (so later egress is checked against it, reported or not) and counts the call in its
+    facts, and tier 2 notifies. The caller holds the session's row lock."""
+    if not facts_recorded:
+        record_facts(session, ar.action, params)
     if ar.tier == NOTIFY:
         transaction.on_commit(lambda: signals.action_notified.send(ActionRequest, action_request=ar))
+
+
+def session_facts(session: AgentSession) -> SessionFacts:
+    return SessionFacts.from_json(session.facts, session.data_sensitivity)
+
+
+def _facts_after(session: AgentSession, facts: SessionFacts, action: str, params: Any) -> SessionFacts:
+    spec = _snapshot(session.workflow).actions.get(action)
+    if spec is None:
+        return facts.after(action, params)
+    return facts.after(action, params, spec.data_objects, spec.sensitivity)
+
+
+def _write_facts(session: AgentSession, facts: SessionFacts, **conditions: Any) -> bool:
+    """One UPDATE of the session row: its facts, its sensitivity and the facts' sequence."""
+    seq = session.facts_seq
+    written = AgentSession.objects.filter(pk=session.pk, facts_seq=seq, **conditions).update(
+        facts=facts.to_json(), data_sensitivity=facts.sensitivity, facts_seq=seq + 1
+    )
+    if written:
+        session.facts, session.data_sensitivity, session.facts_seq = facts.to_json(), facts.sensitivity, seq + 1
+    return bool(written)
+
+
+def _claim(call: _Call) -> str | None:
+    """Record this call in the session's facts, conditional on the session being active and its
+    facts unchanged since the call was decided (no extra round trip: this update is the lock).
+    When another call got there first, decide again on the current facts."""
+    session, action = call.session, call.fields["action"]
+    facts = call.facts if call.facts is not None else session_facts(session)
+    live = {"status": AgentSession.Status.ACTIVE, "expires_at__gt": timezone.now()}
+    if _write_facts(session, _facts_after(session, facts, action, call.params), **live):
+        return None
+    fresh = AgentSession.objects.select_for_update().filter(pk=session.pk).first()
+    if fresh is None or fresh.status != AgentSession.Status.ACTIVE:
+        return f"the session is {str(fresh.status if fresh else 'gone').replace('_', ' ')}"
+    if fresh.expires_at <= timezone.now():
+        return "the session has expired"
+    session.facts, session.data_sensitivity, session.facts_seq = fresh.facts, fresh.data_sensitivity, fresh.facts_seq
+    current = session_facts(session)
+    again = decide(call.snap or _snapshot(session.workflow), action, call.params, facts=current)
+    if again.tier != call.decision.tier or not again.allowed or again.egress_refused:
+        return f"another call changed the session's facts while this one was decided; call again ({again.reason})"
+    _write_facts(session, _facts_after(session, current, action, call.params))
+    return None
+
+
+def record_facts(session: AgentSession, action: str, params: Any) -> None:
+    """Count an allowed call in the session's facts; the caller holds the session's row lock."""
+    _write_facts(session, _facts_after(session, session_facts(session), action, params))
 
 
 def raise_sensitivity(session: AgentSession, action: str) -> None:
@@ -471,22 +529,15 @@ def raise_sensitivity(session: AgentSession, action: str) -> None:
     session.data_sensitivity = level
 
 
-def _still_active(session: AgentSession) -> str | None:
-    status = AgentSession.objects.select_for_update().filter(pk=session.pk).values_list("status", flat=True).first()
-    if status != AgentSession.Status.ACTIVE:
-        return f"the session is {str(status).replace('_', ' ')}"
-    return None
-
-
 def _reverify(session: AgentSession) -> str | None:
-    """Tier 2: read session, tokens and agent again, locked, from the database (never a cache)."""
-    fresh = AgentSession.objects.select_for_update().get(pk=session.pk)
-    agent = AgentIdentity.objects.select_for_update().get(pk=fresh.agent_id)
-    if fresh.status != AgentSession.Status.ACTIVE or fresh.expires_at <= timezone.now():
-        return f"re-verification failed: the session is {fresh.status.replace('_', ' ')}"
+    """Tier 2: read tokens and agent again, locked, from the database (never a cache). The
+    session row was claimed just before (_claim: active, not expired, locked by that update)."""
+    agent = AgentIdentity.objects.select_for_update().get(pk=session.agent_id)
     if agent.status != AgentIdentity.Status.ACTIVE:
         return f"re-verification failed: agent {agent.name!r} is {agent.status}"
-    if not SessionToken.objects.filter(session=fresh, revoked_at__isnull=True, expires_at__gt=timezone.now()).exists():
+    if not SessionToken.objects.filter(
+        session=session, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists():
         return "re-verification failed: the session has no valid token"
     return None
 

@@ -27,7 +27,9 @@ from agents.gateway import (
     allowed,
     handoff_context,
     raise_sensitivity,
+    record_facts,
     result_of,
+    session_facts,
 )
 from agents.models import ActionRequest, AgentSession
 from audit.actors import GATEWAY, SWEEPER
@@ -64,7 +66,7 @@ def execute_action(ar: ActionRequest, params: Any) -> GatewayResult:
             _audit_refusal("action.execution_refused", ar, session, problem)
             return GatewayResult(DENY, ar.tier, problem, str(ar.id), ar.status)
         ar = lifecycle.action_move(ar, Status.EXECUTING, actor=GATEWAY, session=session, locked=True)
-        allowed(session, ar)
+        allowed(session, ar, params)
     return run_connector(ar, params)
 
 
@@ -169,8 +171,9 @@ def release(action_request: ActionRequest, *, actor: Any = GATEWAY) -> GatewayRe
             return result_of(ar)
         if session.run_state == AgentSession.RunState.API:
             # An external runtime executes approved actions itself and reports the result.
+            approved = context.parse_json_text(crypto.decrypt(ar.sealed_params))
             ActionRequest.objects.filter(pk=ar.pk).update(sealed_params="")
-            raise_sensitivity(session, ar.action)
+            record_facts(session, ar.action, approved)
             return result_of(ar, ALLOW_NOTIFIED)
         params = context.parse_json_text(crypto.decrypt(ar.sealed_params))
     result = execute_action(ar, params)
@@ -230,8 +233,8 @@ def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
         return "the parameters differ from the ones that were authorized"
     # The policy may have changed while the call waited: decide it again, as it would be now.
     # An approval never carries a call past what the current policy allows.
-    now = decide(_snapshot(session.workflow), ar.action, sealed)
-    if now.tier is None:
+    now = decide(_snapshot(session.workflow), ar.action, sealed, facts=session_facts(session))
+    if now.tier is None or now.egress_refused:
         return f"the current policy refuses this call: {now.reason}"
     if now.tier >= HUMAN_ONLY:
         return "the current policy makes this action human-only (tier 4): it is never executed by an agent"

@@ -313,7 +313,16 @@ def _upsert_agent(name: str, spec: dict[str, Any], actor: str) -> None:
 
 
 def _upsert_workflow(name: str, spec: dict[str, Any], actor: str) -> None:
-    keys = ("description", "owner", "max_session_seconds", "on_reject", "destinations", "mode", "scope_template")
+    keys = (
+        "description",
+        "owner",
+        "max_session_seconds",
+        "on_reject",
+        "destinations",
+        "unlisted_destinations",
+        "mode",
+        "scope_template",
+    )
     fields: dict[str, Any] = {k: spec[k] for k in keys}
     # An archived workflow that a file names again is restored (its name and history are kept).
     fields.update(out_of_scope=str(spec["out_of_scope"]), package=spec["package"], archived_at=None)

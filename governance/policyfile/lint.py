@@ -3,22 +3,22 @@
 - a condition on a parameter the action's schema does not have (a misspelt parameter is
   missing on every call, so the condition always holds and the tier is always raised);
 - an egress parameter the schema does not have (the destination check would see nothing);
-- a parameter schema that nothing can satisfy (every call is refused);
-- a webhook destination without a scheme (it names no URL to compare with).
+- a parameter schema that nothing can satisfy (every call is refused).
+
+(A webhook destination without a scheme is refused by governance.destinations.webhook_problem,
+the one check of what a webhook destination may be, which the loader calls.)
 
 Each problem is `path: message`, like every other error of a policy file, and stops the apply.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from governance.conditions import parse_path
 from governance.regex import compile_regex
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/]")
 _BOUNDS = (
     ("minimum", "maximum", False),
     ("exclusiveMinimum", "maximum", True),
@@ -45,13 +45,6 @@ def lint(doc: Mapping[str, Any], actions: Mapping[str, Mapping[str, Any]]) -> li
             if not _has_param(schema, param):
                 errors.append(f"{where}: egress parameter {param!r} is not in the schema of {action.get('name')!r}")
     for i, workflow in enumerate(doc.get("workflows") or []):
-        for j, destination in enumerate(workflow.get("destinations") or []):
-            value = destination.get("value")
-            if destination.get("type") == "webhook" and isinstance(value, str) and not _SCHEME.match(value):
-                errors.append(
-                    f"workflows[{i}].destinations[{j}].value: a webhook destination needs a scheme and a host "
-                    f"(https://{value.lstrip('/')}), or it would name no URL to compare with"
-                )
         for j, tier in enumerate(workflow.get("tiers") or []):
             spec = actions.get(tier.get("action"))
             if spec is None:

@@ -11,7 +11,9 @@ from typing import Any, cast
 
 import yaml
 
-from governance.conditions import compile_condition, parse_path
+from governance.conditions import compile_condition, leaves, parse_path
+from governance.destinations import BUILT_IN, egress_params, webhook_problem
+from governance.hosts import domain_name
 from governance.paramschema import params_validator, schema_problems
 from governance.policyfile.lint import lint
 from governance.policyfile.schema import DOCUMENT
@@ -306,13 +308,17 @@ class _Checker:
                 self.ref(f"action_types[{i}].data_objects[{j}]", "data object", name, data_objects)
             for problem in schema_problems(action.get("params_schema") or {}):
                 self.error(f"action_types[{i}].params_schema", problem)
-            if action.get("egress"):
+            egress = action.get("egress")
+            for j, (_, param) in enumerate(egress_params(egress)):
                 try:
-                    parse_path(action["egress"]["param"])
+                    parse_path(param)
                 except ValueError as exc:
-                    self.error(f"action_types[{i}].egress.param", str(exc))
+                    self.error(
+                        f"action_types[{i}].egress{f'[{j}]' if isinstance(egress, list) else ''}.param", str(exc)
+                    )
         for i, workflow in enumerate(self.doc.get("workflows") or []):
             self._workflow(f"workflows[{i}]", workflow, data_objects, actions, lists)
+            self._destinations(f"workflows[{i}]", workflow, actions)
         self.errors += lint(self.doc, actions)
         for i, agent in enumerate(self.doc.get("agents") or []):
             for j, name in enumerate(agent.get("workflows") or []):
@@ -332,9 +338,6 @@ class _Checker:
         actions: dict[str, Any],
         lists: dict[str, list[Any]],
     ) -> None:
-        for j, destination in enumerate(workflow.get("destinations") or []):
-            if destination["type"] != "initiator" and not destination.get("value"):
-                self.error(f"{where}.destinations[{j}]", f"a {destination['type']} destination needs a 'value'")
         if workflow.get("scope_template"):
             from governance.scopes import ScopeInvalid, check_template
 
@@ -371,15 +374,40 @@ class _Checker:
                     )
             for k, condition in enumerate(tier.get("conditions") or []):
                 try:
-                    compile_condition(condition, lists)
+                    compiled = compile_condition(condition, lists, action=name)
                 except ValueError as exc:
                     self.error(f"{at}.conditions[{k}]", str(exc))
                     continue
+                for leaf in leaves(compiled):
+                    if leaf.fact_action and leaf.fact_action not in actions:
+                        self.error(
+                            f"{at}.conditions[{k}]",
+                            f"unknown action {leaf.fact_action!r}{_suggest(leaf.fact_action, actions)}",
+                        )
                 if condition["tier"] <= tier["tier"]:
                     self.error(
                         f"{at}.conditions[{k}].tier",
                         f"tier {condition['tier']} does not raise the assigned tier {tier['tier']}",
                     )
+
+    def _destinations(self, where: str, workflow: dict[str, Any], actions: dict[str, Any]) -> None:
+        """Each destination has a value of its type; a type the policy names must be one an
+        action sends to (a misspelt type would match nothing, in silence)."""
+        declared = {kind for a in actions.values() for kind, _ in egress_params(a.get("egress"))}
+        for j, destination in enumerate(workflow.get("destinations") or []):
+            at, kind, value = f"{where}.destinations[{j}]", destination["type"], destination.get("value")
+            if kind != "initiator" and not value:
+                self.error(at, f"a {kind} destination needs a 'value'")
+                continue
+            if kind == "webhook" and (problem := webhook_problem(value)):
+                self.error(f"{at}.value", problem)
+            elif kind == "email_domain" and domain_name(value) is None:
+                self.error(f"{at}.value", f"{value!r} is not a domain name (write example.com)")
+            elif kind not in BUILT_IN and kind not in declared:
+                self.error(
+                    f"{at}.type",
+                    f"no action type sends to {kind!r} destinations{_suggest(kind, declared | set(BUILT_IN))}",
+                )
 
 
 def _length_errors(doc: dict[str, Any]) -> list[str]:

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "mode": "enforce",
         "out_of_scope": "refuse",
         "scope_template": {},
+        "unlisted_destinations": "refuse",
         "destinations": [],
         "access": [],
         "tiers": [],
@@ -110,6 +111,7 @@ def workflow_spec(workflow: Workflow) -> dict[str, Any]:
             "out_of_scope": int(workflow.out_of_scope) if workflow.out_of_scope.isdigit() else workflow.out_of_scope,
             "scope_template": workflow.scope_template,
             "package": workflow.package,
+            "unlisted_destinations": workflow.unlisted_destinations,
             "destinations": workflow.destinations,
             "access": [{"data_object": d, "mode": m} for d, m in grants],
             "tiers": [

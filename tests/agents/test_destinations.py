@@ -114,4 +114,4 @@ def test_destinations_are_validated_in_the_policy_file(example_text) -> None:
     doc["workflows"][0]["destinations"].append({"type": "pigeon", "value": "x"})
     with pytest.raises(PolicyError) as info:
         load(yaml.safe_dump(doc))
-    assert any("destinations[3]" in e and "'pigeon' is not one of" in e for e in info.value.errors), info.value.errors
+    assert any("destinations[3]" in e and "'pigeon'" in e for e in info.value.errors), info.value.errors

@@ -35,6 +35,7 @@ LISTS = {
     "mixed": ["a", 1, True],
     "domains": ["example.com", "bücher.de"],
     "outside": ["evil.test", "127.0.0.1"],
+    "patterns": ["^\\d+$", "(?i)ROOT", "b$"],
 }
 PATTERNS = ["^\\d+$", "wire\\s+transfer", "^a", "(?i)ROOT", "b$", "^$"]
 
@@ -84,31 +85,62 @@ def params(draw: Any) -> dict[str, Any]:
     return p
 
 
-OPS = ["gt", "gte", "lt", "lte", "eq", "ne", "in", "not_in", "matches", "domain_in", "domain_not_in", "present"]
+OPS = ["gt", "gte", "lt", "lte", "eq", "ne", "in", "not_in", "matches", "not_matches", "domain_in", "domain_not_in"]
+OPS += ["present"]
 LIST_MEMBERS = [None, True, False, *NUMBERS, "a", "KP", "root", "123", "x@example.com", "\ud800"]
 
 
 @st.composite
-def conditions(draw: Any) -> dict[str, Any]:
+def comparisons(draw: Any) -> dict[str, Any]:
+    """One comparison, without a tier (blocks give theirs)."""
     op = draw(st.sampled_from(OPS))
-    cond: dict[str, Any] = {"param": draw(st.sampled_from(PATHS)), "op": op, "tier": draw(st.integers(1, 4))}
+    cond: dict[str, Any] = {"param": draw(st.sampled_from(PATHS)), "op": op}
     if op in ("gt", "gte", "lt", "lte"):
         cond["value"] = draw(numbers)
     elif op in ("eq", "ne"):
-        cond["value"] = draw(finite_json)
+        if draw(rare) == 3:
+            cond["list"] = draw(st.sampled_from(["nums", "words", "mixed"]))
+        else:
+            cond["value"] = draw(finite_json)
     elif op in ("in", "not_in"):
         if draw(st.booleans()):
             cond["list"] = draw(st.sampled_from(["nums", "words", "mixed"]))
         else:
             cond["value"] = draw(st.lists(st.sampled_from(LIST_MEMBERS), max_size=3))
-    elif op == "matches":
-        cond["value"] = draw(st.sampled_from(PATTERNS))
+    elif op in ("matches", "not_matches"):
+        if draw(rare) < 3:
+            cond["list"] = "patterns"
+        else:
+            cond["value"] = draw(st.sampled_from(PATTERNS))
     elif op in ("domain_in", "domain_not_in"):
         if draw(st.booleans()):
             cond["list"] = draw(st.sampled_from(["domains", "outside"]))
         else:
             cond["value"] = draw(st.lists(st.sampled_from(sorted(model.DOMAINS)), max_size=3))
+    if op in ("in", "not_in", "matches", "not_matches") and draw(rare) < 2:
+        cond["case"] = draw(st.sampled_from(["sensitive", "insensitive"]))
+    if op != "present" and draw(rare) < 3:
+        cond["if_present"] = True
     return cond
+
+
+def blocks(depth: int = 0) -> Any:
+    """A comparison, or an all/any/not block of them, nested at most two deep."""
+    if depth >= 2:
+        return comparisons()
+    part = st.deferred(lambda: blocks(depth + 1))
+    return st.one_of(
+        comparisons(),
+        comparisons(),
+        st.builds(lambda p: {"not": p}, part),
+        st.builds(lambda ps: {"all": ps}, st.lists(part, min_size=1, max_size=3)),
+        st.builds(lambda ps: {"any": ps}, st.lists(part, min_size=1, max_size=3)),
+    )
+
+
+@st.composite
+def conditions(draw: Any) -> dict[str, Any]:
+    return {**draw(blocks()), "tier": draw(st.integers(1, 4))}
 
 
 GRANTS = [(o, m) for o in OBJECTS for m in ("read", "write")]

@@ -145,7 +145,7 @@ def test_removing_things_deletes_them_and_deprovisions_agents(applied_policy, ex
         ),
         (
             lambda d: d["workflows"][0]["tiers"][5]["conditions"][0].__setitem__("op", "bigger"),
-            "workflows[0].tiers[5].conditions[0].op: 'bigger' is not one of",
+            "workflows[0].tiers[5].conditions[0]: unknown operator 'bigger'",
         ),
         (
             lambda d: d["workflows"][1]["tiers"][5]["conditions"][0].__setitem__("list", "company_domain"),

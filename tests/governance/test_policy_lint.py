@@ -80,7 +80,7 @@ def test_a_dry_run_reports_every_problem_with_its_file_line_and_column(tmp_path)
         f"{path}:13:34 action_types[0].egress.param: egress parameter 'recipients[*]' is not in the schema",
         f"{path}:15:7 action_types[0].params_schema: nothing can satisfy this schema: required property 'amount'",
         f"{path}:28:11 workflows[0].mode: 'sometimes' is not one of ['enforce', 'log_only']",
-        f"{path}:30:32 workflows[0].destinations[0].value: a webhook destination needs a scheme and a host",
+        f"{path}:30:32 workflows[0].destinations[0].value: 'www.example.com/hooks' is not a URL: write the scheme",
         f"{path}:37:21 workflows[0].tiers[0].conditions[1].param: parameter 'payeee' is not in the schema of 'pay.send'",
         f"{path}:38:34 workflows[0].tiers[1].tier: tier must be an integer from 1 to 4, not 7",
         f"{path}:39:18 workflows[0].tiers[2].action: unknown action 'pay.lookup' (did you mean 'pay.look'?)",

@@ -204,6 +204,7 @@ STATUS_WRITERS = {
     "governance/policyfile/apply.py",  # creates an agent with the status its file gives
     "approvals/services.py",  # HumanHandoff, SecurityAlert (the reviewers' work)
     "audit/tasks.py",  # VerificationRun
+    "approvals/ciba.py",  # CibaRequest: the out-of-band approval's own request (its decision goes through approvals/services.py)
     "agents/connectors/demo.py",  # the demo helpdesk's own tickets
 }
 STATUS_WRITE = re.compile(r"\.update\([^)]*\bstatus\s*=|\.status\s*=[^=]|objects\.create\([^)]*\bstatus\s*=")

@@ -134,7 +134,8 @@ def holds(spec: dict[str, Any], value: Any) -> bool:
         ({"op": "in", "value": ["a", None]}, None, True),
         ({"op": "not_in", "value": ["a"]}, ["a"], True),
         ({"op": "matches", "value": "a"}, 1, True),
-        ({"op": "domain_in", "value": ["example.com"]}, "nodomain", True),
+        ({"op": "domain_in", "value": ["example.com"]}, "nodomain", False),  # one word without . : @ % names no host
+        ({"op": "domain_in", "value": ["example.com"]}, "e.g.", True),
         ({"op": "domain_in", "value": ["example.com"]}, "no links here", False),
         ({"op": "domain_not_in", "value": ["example.com"]}, "no links here", False),
         ({"op": "domain_not_in", "value": ["example.com"]}, ["x@example.com"], True),
