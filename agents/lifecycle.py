@@ -125,7 +125,9 @@ def action_open(
 ) -> ActionRequest:
     """received -> status: a tool call gets its row and its first event in one transaction."""
     _check(ACTION_TRANSITIONS, RECEIVED, status, "action request")
-    with transaction.atomic():
+    # No savepoint: a failed insert (a tool_use id seen before) fails the caller's block
+    # anyway, and a savepoint costs two round trips on every call (decision 0015).
+    with transaction.atomic(savepoint=False):
         ar = ActionRequest.objects.create(session=session, status=status, **fields)
         _record_action_event(
             ar, session, kind=kind or ACTION_KINDS[status], actor=actor, outcome=outcome or status, details=details

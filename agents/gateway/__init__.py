@@ -13,14 +13,13 @@ with execute=False). What happens after a reviewer decides lives in `agents.gate
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -29,7 +28,7 @@ from agents import context, destinations, lifecycle, sessions, signals
 from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionToken
 from audit.actors import GATEWAY
 from audit.canonical import params_hash
-from governance import crypto
+from governance import crypto, versions
 from governance.models import AgentIdentity, Sensitivity, Tier, Workflow
 from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
 
@@ -84,19 +83,26 @@ class GatewayResult:
         )
 
 
-_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], float, WorkflowSnapshot]] = {}
-_SNAPSHOT_SECONDS = 5.0
+_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], WorkflowSnapshot]] = {}
 
 
-def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
-    """decide() needs the workflow in memory; rebuild it when the workflow changes, or every few seconds."""
-    key = (workflow.version, workflow.updated_at)
+def _snapshot(workflow: Workflow, policy_version: int | None = None) -> WorkflowSnapshot:
+    """decide() needs the workflow in memory. The snapshot is kept per process and rebuilt when
+    the policy version moves (every governance change moves it, in its own transaction: decision
+    0015). Callers that read the version with the token pass it; others cost one query."""
+    version = policy_version if policy_version is not None else versions.current()
+    key = (workflow.version, workflow.updated_at, version)
     cached = _SNAPSHOTS.get(workflow.pk)
-    if cached and cached[0] == key and time.monotonic() - cached[1] < _SNAPSHOT_SECONDS:
-        return cached[2]
+    if cached and cached[0] == key and version is not None:
+        return cached[1]
     snap = snapshot(workflow)
-    _SNAPSHOTS[workflow.pk] = (key, time.monotonic(), snap)
+    _SNAPSHOTS[workflow.pk] = (key, snap)
     return snap
+
+
+def snapshot_for(session: AgentSession) -> WorkflowSnapshot:
+    """The snapshot of a session's workflow, at the policy version its token check read."""
+    return _snapshot(session.workflow, getattr(session, "policy_version", None))
 
 
 # Keyed by str: ActionRequest.status is read back from the database as plain text.
@@ -229,7 +235,7 @@ class _Call:
 
     @classmethod
     def build(cls, session: AgentSession, action: Any, params: Any, tool_use_id: str) -> _Call:
-        snap = _snapshot(session.workflow)
+        snap = snapshot_for(session)
         # decide() is pure and reads any value: even a call that cannot be stored as given is
         # decided, so that a tier 4 attempt ends its session whatever its parameters hold.
         decision = decide(snap, action, params)
@@ -434,7 +440,7 @@ def allowed(session: AgentSession, ar: ActionRequest) -> None:
 
 def raise_sensitivity(session: AgentSession, action: str) -> None:
     """The session has now handled this action's data: it carries its class from here on."""
-    spec = _snapshot(session.workflow).actions.get(action)
+    spec = snapshot_for(session).actions.get(action)
     if spec is None or Sensitivity.rank(session.data_sensitivity) >= spec.sensitivity:
         return  # nothing to raise: no write
     level = destinations.level_name(spec.sensitivity)
@@ -444,7 +450,13 @@ def raise_sensitivity(session: AgentSession, action: str) -> None:
 
 
 def _still_active(session: AgentSession) -> str | None:
-    status = AgentSession.objects.select_for_update().filter(pk=session.pk).values_list("status", flat=True).first()
+    """The session's status under its row lock: one short statement on every allowed call."""
+    conn = connections[router.db_for_write(AgentSession)]
+    lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {AgentSession._meta.db_table} WHERE id = %s{lock}", [AgentSession._meta.pk.get_db_prep_value(session.pk, conn)])
+        row = cursor.fetchone()
+    status = row[0] if row else None
     if status != AgentSession.Status.ACTIVE:
         return f"the session is {str(status).replace('_', ' ')}"
     return None
