@@ -211,7 +211,7 @@ def _action_move_in_one_statement(
         kind or ACTION_KINDS[target], actor, **_action_event(moved, session, outcome=outcome or target, details=details)
     )
     meta = ActionRequest._meta
-    columns = [meta.get_field(name) for name in changes]
+    columns: list[Any] = [meta.get_field(name) for name in changes]
     sql = (
         f"WITH moved AS (UPDATE {meta.db_table} SET {', '.join(f'{f.column} = %s' for f in columns)} "
         f"WHERE id = %s AND status = %s RETURNING 1) {insert_from('moved')}"

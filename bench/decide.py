@@ -59,8 +59,8 @@ TIER_OF = {f"policy{i}": tier for i, (tier, _) in enumerate(CEDAR_POLICIES)}
 
 
 def warden_decider() -> object:
-    from governance.policyfile import from_document, load, snapshot_from_state
     from governance.policy import decide
+    from governance.policyfile import from_document, load, snapshot_from_state
 
     state = from_document(load((ROOT / "examples" / "policy.yaml").read_text()))
     snap = snapshot_from_state(state, "refund-triage")

@@ -183,7 +183,9 @@ class CompiledValidator:
     """is_valid() through the compiled check; everything else through the interpreted validator."""
 
     def __init__(self, schema: Mapping[str, Any] | bool, interpreted: Any):
-        body = {k: v for k, v in schema.items() if k != "$schema"} if isinstance(schema, dict) else schema
+        body: dict[str, Any] | bool = (
+            {k: v for k, v in schema.items() if k != "$schema"} if isinstance(schema, Mapping) else bool(schema)
+        )
         # use_default=False: validating must never write defaults into the caller's parameters.
         check = fastjsonschema.compile(body, use_default=False, use_formats=False)
         patterns = check.__globals__["REGEX_PATTERNS"]  # the generated code's only use of `re`

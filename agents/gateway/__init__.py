@@ -454,7 +454,10 @@ def _still_active(session: AgentSession) -> str | None:
     conn = connections[router.db_for_write(AgentSession)]
     lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
     with conn.cursor() as cursor:
-        cursor.execute(f"SELECT status FROM {AgentSession._meta.db_table} WHERE id = %s{lock}", [AgentSession._meta.pk.get_db_prep_value(session.pk, conn)])
+        cursor.execute(
+            f"SELECT status FROM {AgentSession._meta.db_table} WHERE id = %s{lock}",
+            [AgentSession._meta.pk.get_db_prep_value(session.pk, conn)],
+        )
         row = cursor.fetchone()
     status = row[0] if row else None
     if status != AgentSession.Status.ACTIVE:

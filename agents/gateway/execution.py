@@ -22,12 +22,11 @@ from agents.gateway import (
     DENY,
     HUMAN_ONLY,
     GatewayResult,
-    _snapshot,
-    snapshot_for,
     allowed,
     handoff_context,
     raise_sensitivity,
     result_of,
+    snapshot_for,
 )
 from agents.models import ActionRequest, AgentSession
 from audit.actors import GATEWAY, SWEEPER
