@@ -5,7 +5,7 @@
 For each gunicorn setup (worker processes x threads), in the same run and against the same
 server: POST /api/v1/authorize for a tier 1 decision (its ActionRequest and audit event
 committed), a no-op DRF endpoint, and a DRF endpoint that makes one durable single-row INSERT
-(bench/serving.py). Requests/s and p50/p99 of each, each the median of 3 runs, and the ratios.
+(bench/serving_urls.py). Requests/s and p50/p99 of each, each the median of 3 runs, and the ratios.
 Targets (issue 13, 8 connections): authorize >= 50% of the INSERT endpoint's requests/s,
 >= 25% of the no-op's, p99 <= 25 ms. Needs Debian's `wrk`.
 """
@@ -45,7 +45,7 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "bench.serving",
+        "DJANGO_SETTINGS_MODULE": "bench.serving_settings",
         "WARDEN_DATA_DIR": "/tmp/warden-bench",
         "WARDEN_API_RATE_AGENT": "10000000/min",
         "WARDEN_API_RATE_SESSION": "10000000/min",
@@ -66,7 +66,7 @@ def main() -> None:
     call_command("policy_apply", str(ROOT / "examples/policy.yaml"), stdout=open(os.devnull, "w"))
     from django.db import connection
 
-    from bench.serving import TABLE_SQL
+    from bench.serving_urls import TABLE_SQL
 
     with connection.cursor() as cursor:
         cursor.execute(TABLE_SQL)

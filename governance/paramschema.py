@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -193,15 +194,23 @@ class CompiledValidator:
             patterns[pattern] = _RE2Search(pattern)
         self._check = check
         self._interpreted = interpreted
+        self._last = threading.local()
 
     def is_valid(self, instance: Any) -> bool:
         try:
             self._check(instance)
             return True
         except Exception:  # noqa: BLE001 - a no, or anything unexpected: the interpreted validator decides
-            return bool(self._interpreted.is_valid(instance))
+            errors = list(self._interpreted.iter_errors(instance))
+            # decide() asks for the errors of a refused call next: keep them for that one call.
+            self._last.value = (instance, errors) if errors else None
+            return not errors
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        last = getattr(self._last, "value", None)
+        self._last.value = None
+        if last is not None and last[0] is instance:
+            return iter(last[1])
         return self._interpreted.iter_errors(instance)  # type: ignore[no-any-return]
 
 

@@ -415,6 +415,7 @@ def _allow(call: _Call, *, execute: bool) -> GatewayResult:
                 session=session,
                 status=Status.EXECUTING if execute else Status.ALLOWED,
                 actor=session.agent,
+                savepoint=False,  # this block is left by any error of the insert
                 details={
                     "reason": call.decision.reason,
                     "params": call.fields["params"],

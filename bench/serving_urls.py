@@ -5,7 +5,7 @@ to compare the decision API with, served by the same gunicorn in the same run.
 - POST /bench/insert: the same, plus one durable single-row INSERT (autocommit, synchronous
   commit): the least durable work a decision with an audit record can do.
 
-Use as DJANGO_SETTINGS_MODULE=bench.serving (it is the test settings with these URLs).
+Served with DJANGO_SETTINGS_MODULE=bench.serving_settings.
 """
 
 from __future__ import annotations
@@ -19,9 +19,6 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.test_settings import *  # noqa: F403
-
-ROOT_URLCONF = "bench.serving"
 TABLE_SQL = "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, at timestamptz NOT NULL, body jsonb)"
 
 
