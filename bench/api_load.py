@@ -120,10 +120,10 @@ def serve_and_load(
         env={**env, "PATH": f"{venv_bin}:" + env["PATH"]},
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine boots workers slowly
         while True:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=5)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -141,7 +141,11 @@ def serve_and_load(
                 runs.setdefault(path, []).append(wrk(script.name, path, args))
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     return {path: tuple(statistics.median(r[k] for r in rs) for k in range(4)) for path, rs in runs.items()}  # type: ignore[misc]
 
 
