@@ -12,9 +12,10 @@ The tables are documented, with the reason for each edge, in docs/lifecycle.md.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
@@ -94,9 +95,13 @@ def _record_action_event(
     outcome: str,
     details: dict[str, Any] | None,
 ) -> None:
-    audit.record(
-        kind,
-        actor,
+    audit.record(kind, actor, **_action_event(ar, session, outcome=outcome, details=details))
+
+
+def _action_event(
+    ar: ActionRequest, session: AgentSession, *, outcome: str, details: dict[str, Any] | None
+) -> dict[str, Any]:
+    return dict(
         session=session,
         workflow=session.workflow,
         system=ar.system,
@@ -121,11 +126,15 @@ def action_open(
     kind: str = "",
     outcome: str = "",
     details: dict[str, Any] | None = None,
+    savepoint: bool = True,
     **fields: Any,
 ) -> ActionRequest:
-    """received -> status: a tool call gets its row and its first event in one transaction."""
+    """received -> status: a tool call gets its row and its first event in one transaction.
+
+    savepoint=False is for a caller whose own atomic block ends with any error raised here (a
+    tool_use id seen before): it spares two round trips per call (decision 0015)."""
     _check(ACTION_TRANSITIONS, RECEIVED, status, "action request")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         ar = ActionRequest.objects.create(session=session, status=status, **fields)
         _record_action_event(
             ar, session, kind=kind or ACTION_KINDS[status], actor=actor, outcome=outcome or status, details=details
@@ -151,6 +160,10 @@ def action_move(
     With locked=True the caller holds the row lock, or a claim on the row (`executing`), and
     `ar` is current; otherwise the row is locked and read again here. Either way the update is
     conditional on the source state."""
+    if locked and session is not None and connection.vendor == "postgresql":
+        return _action_move_in_one_statement(
+            ar, target, actor=actor, session=session, kind=kind, outcome=outcome, details=details, fields=fields
+        )
     with transaction.atomic():
         if not locked:
             ar = ActionRequest.objects.select_for_update().get(pk=ar.pk)
@@ -171,6 +184,50 @@ def action_move(
         )
     ar.session = session
     return ar
+
+
+def _action_move_in_one_statement(
+    ar: ActionRequest,
+    target: str,
+    *,
+    actor: Any,
+    session: AgentSession,
+    kind: str,
+    outcome: str,
+    details: dict[str, Any] | None,
+    fields: dict[str, Any],
+) -> ActionRequest:
+    """action_move() for a row the caller holds, on PostgreSQL: the conditional UPDATE and the
+    audit INSERT are one statement (a CTE), so the event is written exactly when the row moved,
+    in one round trip, and outside a transaction block that statement is one durable commit
+    (a result after the connector ran: decision 0015)."""
+    from audit.chain import insert_from, prepare
+
+    _check(ACTION_TRANSITIONS, ar.status, target, f"action request {ar.pk}")
+    source = ar.status
+    changes = {"status": target, "updated_at": timezone.now(), **fields}
+    moved = copy.copy(ar)
+    for name, value in changes.items():
+        setattr(moved, name, value)
+    event, event_values = prepare(
+        kind or ACTION_KINDS[target], actor, **_action_event(moved, session, outcome=outcome or target, details=details)
+    )
+    meta = ActionRequest._meta
+    columns: list[Any] = [meta.get_field(name) for name in changes]
+    sql = (
+        f"WITH moved AS (UPDATE {meta.db_table} SET {', '.join(f'{f.column} = %s' for f in columns)} "
+        f"WHERE id = %s AND status = %s RETURNING 1) {insert_from('moved')}"
+    )
+    params = [f.get_db_prep_save(changes[f.name], connection) for f in columns]
+    params += [meta.pk.get_db_prep_value(ar.pk, connection), source, *event_values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise IllegalTransition(f"action request {ar.pk} (moved meanwhile)", source, target)
+    event.pk = row[0]
+    moved.session = session
+    return moved
 
 
 def action_cancel_open(session: AgentSession, *, actor: Any, reason: str) -> int:

@@ -8,13 +8,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 import audit
 from agents import lifecycle, signals
 from agents.models import AgentSession, HumanHandoff, SecurityAlert, SessionToken
 from audit.actors import RUNNER, SWEEPER, WARDEN
+from governance import versions
 from governance.models import AgentIdentity, Workflow
 
 TOKEN_PREFIX = "wst_"
@@ -196,17 +197,77 @@ def check_token_row(row: SessionToken | None, now: Any = None) -> str | None:
     return None
 
 
+# The token check runs on every tool call, so it is one narrow query whose SQL is built once
+# (the ORM's query compilation cost more than the database did). It reads the token, its
+# session without the conversation and the other large columns (loaded on access if a
+# caller wants them), the agent, the workflow and the policy version (decision 0015).
+_LAZY_SESSION_FIELDS = frozenset({"conversation", "clear_after_step", "pending_tool_uses", "input", "final_answer"})
+_READS: tuple[tuple[type[models.Model], str, list[Any]], ...] = (
+    (SessionToken, "t", list(SessionToken._meta.concrete_fields)),
+    (AgentSession, "s", [f for f in AgentSession._meta.concrete_fields if f.name not in _LAZY_SESSION_FIELDS]),
+    (AgentIdentity, "a", list(AgentIdentity._meta.concrete_fields)),
+    (Workflow, "w", list(Workflow._meta.concrete_fields)),
+)
+_prepared: dict[str, tuple[str, list[list[Any]]]] = {}  # by database alias: the SQL, each column's converters
+
+
+def _token_sql(conn: Any) -> str:
+    q = conn.ops.quote_name
+    columns = ", ".join(f"{alias}.{q(f.column)}" for _, alias, fields in _READS for f in fields)
+    return (
+        f"SELECT {columns}, ({versions.CURRENT_SQL}) "
+        f"FROM {q(SessionToken._meta.db_table)} t "
+        f"JOIN {q(AgentSession._meta.db_table)} s ON s.{q('id')} = t.{q('session_id')} "
+        f"JOIN {q(AgentIdentity._meta.db_table)} a ON a.{q('id')} = s.{q('agent_id')} "
+        f"JOIN {q(Workflow._meta.db_table)} w ON w.{q('id')} = s.{q('workflow_id')} "
+        f"WHERE t.{q('token_hash')} = %s"
+    )
+
+
+def _token_row(token_hash: str) -> SessionToken | None:
+    """The token row with its session, agent and workflow attached; the session carries the
+    policy version read in the same statement (`policy_version`)."""
+    conn = connections[router.db_for_read(SessionToken)]
+    prepared = _prepared.get(conn.alias)
+    if prepared is None:
+        converters = [
+            [conn.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(conn) for f in fields]
+            for _, alias, fields in _READS
+        ]
+        prepared = _prepared[conn.alias] = (_token_sql(conn), converters)
+    sql, cached = prepared
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        values = cursor.fetchone()
+    if values is None:
+        return None
+    instances: list[Any] = []
+    at = 0
+    for (model, alias, fields), converters in zip(_READS, cached, strict=True):
+        row = []
+        for field, field_converters in zip(fields, converters, strict=True):
+            value = values[at]
+            at += 1
+            if value is not None:
+                for converter in field_converters:
+                    value = converter(value, field.get_col(alias), conn)
+            row.append(value)
+        instances.append(model.from_db(conn.alias, [f.attname for f in fields], row))
+    token_row, session, agent, workflow = instances
+    session.agent = agent
+    session.workflow = workflow
+    setattr(session, "policy_version", values[at])  # noqa: B010 - read by the gateway's caches
+    token_row.session = session
+    return token_row
+
+
 def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, SessionToken]:
     """The live session a token belongs to, read from the database; raise TokenInvalid otherwise.
     With paused_ok, a session that waits for a reviewer counts as live (the gateway still
     decides calls made then: a tier 4 attempt ends it)."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise TokenInvalid("malformed session token")
-    row = (
-        SessionToken.objects.select_related("session__agent", "session__workflow")
-        .filter(token_hash=hash_token(token))
-        .first()
-    )
+    row = _token_row(hash_token(token))
     now = timezone.now()
     session = row.session if row is not None else None
     # The clock stops while a session waits for a reviewer (its expiry and its tokens' move by

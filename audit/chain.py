@@ -105,7 +105,39 @@ _AT = AuditEvent._meta.get_field("at")
 _DETAILS = AuditEvent._meta.get_field("details")
 
 
-def record(
+def record(kind: str, actor: Any, **fields: Any) -> AuditEvent:
+    """Append one event in the caller's transaction. Raises (and so rolls back the caller)
+    if it cannot be written. The returned event has its id and hash; `seq` comes later."""
+    event, values = prepare(kind, actor, **fields)
+    started = time.perf_counter()
+    if connection.get_autocommit() and not connection.in_atomic_block:
+        # On its own, one INSERT is its own transaction: no BEGIN/COMMIT round trip.
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
+            event.pk = cursor.fetchone()[0]
+    else:
+        # No savepoint: inside the caller's transaction a failed append must fail the whole
+        # transaction anyway, and a savepoint would cost two more round trips.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(_INSERT, values)
+            event.pk = cursor.fetchone()[0]
+    APPEND_SECONDS.observe(time.perf_counter() - started)
+    event._state.adding = False
+    return event
+
+
+def insert_from(source: str) -> str:
+    """The event's INSERT as the last part of a statement whose CTE `source` yields one row when
+    the change it audits was made, and none when it was not (then no event is written). With
+    prepare()'s values, a state change and its event are one statement: one round trip, and in
+    autocommit one durable transaction (decision 0015)."""
+    return (
+        f"INSERT INTO {_EVENT_TABLE} ({', '.join(_COLUMNS)}, legacy_prev_hash, legacy_hmac) "
+        f"SELECT {', '.join(['%s'] * len(_COLUMNS))}, '', '' FROM {source} RETURNING id"
+    )
+
+
+def prepare(
     kind: str,
     actor: Any,
     *,
@@ -118,9 +150,8 @@ def record(
     outcome: str = "",
     details: dict[str, Any] | None = None,
     sensitive_keys: Iterable[str] = (),
-) -> AuditEvent:
-    """Append one event in the caller's transaction. Raises (and so rolls back the caller)
-    if it cannot be written. The returned event has its id and hash; `seq` comes later."""
+) -> tuple[AuditEvent, list[Any]]:
+    """The event (unsaved, with its hash) and the values of its INSERT, in column order."""
     if not kind or not isinstance(kind, str):
         raise ValueError("audit event kind must be a non-empty string")
     keys = never_persist_keys() | {k.lower() for k in sensitive_keys} if details else frozenset()
@@ -144,21 +175,7 @@ def record(
     values = [getattr(event, name) for name in _COLUMNS]
     values[0] = _AT.get_db_prep_value(event.at, connection)
     values[_COLUMNS.index("details")] = _DETAILS.get_db_prep_value(clean_details, connection)
-    started = time.perf_counter()
-    if connection.get_autocommit() and not connection.in_atomic_block:
-        # On its own, one INSERT is its own transaction: no BEGIN/COMMIT round trip.
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT, values)
-            event.pk = cursor.fetchone()[0]
-    else:
-        # No savepoint: inside the caller's transaction a failed append must fail the whole
-        # transaction anyway, and a savepoint would cost two more round trips.
-        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            cursor.execute(_INSERT, values)
-            event.pk = cursor.fetchone()[0]
-    APPEND_SECONDS.observe(time.perf_counter() - started)
-    event._state.adding = False
-    return event
+    return event, values
 
 
 def verify(**kwargs: Any) -> Any:

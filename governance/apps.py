@@ -31,6 +31,9 @@ class GovernanceConfig(AppConfig):
         from governance import models
 
         register_never_persist_provider(never_persist_keys)
+        from governance.versions import connect_signals
+
+        connect_signals()
         for model in (models.ContextRule, models.DataObject):
             post_save.connect(forget_never_persist_keys, sender=model, dispatch_uid=f"forget-rules-{model.__name__}")
             post_delete.connect(

@@ -352,7 +352,19 @@ class ServiceCredential(models.Model):
 
         if not self.secret_encrypted:
             raise crypto.SecretUnreadable(f"service credential {self.name!r} has no secret set")
-        return backend().load(self.secret_encrypted)
+        from governance.secrets import FernetBackend
+
+        store = backend()
+        if not isinstance(store, FernetBackend):
+            return store.load(self.secret_encrypted)  # a reference: what it points to may change
+        # The gateway keeps credentials per process (decision 0015): decrypt each ciphertext once,
+        # not on every call. A new secret (rotation, key rotation) is a new ciphertext.
+        memo = getattr(self, "_revealed", None)
+        if memo is not None and memo[0] == self.secret_encrypted:
+            return str(memo[1])
+        plaintext = store.load(self.secret_encrypted)
+        self._revealed = (self.secret_encrypted, plaintext)
+        return plaintext
 
 
 class ExternalIdentity(models.Model):
@@ -466,3 +478,17 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class PolicyVersion(models.Model):
+    """One row: a value that changes with every change to the governance configuration, in the
+    transaction of that change (governance.versions). Processes key their caches of policy
+    (workflow snapshots, service credentials) by it, so a change is seen at once everywhere."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # Random, not a counter: a change rolled back can never leave behind a value that a later
+    # change reuses for a different policy.
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"policy version {self.version}"

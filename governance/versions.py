@@ -46,3 +46,62 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def access_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """A change to the access map or the tiers (both sorted in the stored specs): what opens access reviews."""
     return old.get("access") != new.get("access") or old.get("tiers") != new.get("tiers")
+
+
+# --- The policy version: one value every governance change moves (decision 0015) -------------
+
+_BUMP = (
+    "INSERT INTO governance_policyversion (id, version) VALUES (1, %s) "
+    "ON CONFLICT (id) DO UPDATE SET version = excluded.version"
+)
+CURRENT_SQL = "SELECT version FROM governance_policyversion WHERE id = 1"
+
+
+def current() -> int | None:
+    """The policy version as committed (or as this transaction changed it); None before the first."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(CURRENT_SQL)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def bump(*args: Any, **kwargs: Any) -> None:
+    """A governance change: give the policy a new version, in the transaction of the change, so
+    that every process sees the change and the new version together, or neither."""
+    import secrets
+
+    from django.db import connection
+
+    if str(kwargs.get("action", "post_")).startswith("pre_"):
+        return  # m2m_changed: the post_ signal of the same change bumps
+
+    with connection.cursor() as cursor:
+        cursor.execute(_BUMP, [secrets.randbits(62)])
+
+
+def connect_signals() -> None:
+    """Every save or delete of what a decision, a snapshot or a credential lookup reads bumps
+    the version (QuerySet.update() and bulk_create() send no signal: the services that use them
+    on these models also save the workflow or the credential in the same transaction)."""
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    from governance import models
+
+    for model in (
+        models.System,
+        models.DataObject,
+        models.ActionType,
+        models.ValueList,
+        models.Workflow,
+        models.AccessGrant,
+        models.TierAssignment,
+        models.ContextRule,
+        models.AgentIdentity,
+        models.ServiceCredential,
+    ):
+        post_save.connect(bump, sender=model, dispatch_uid=f"policy-version-save-{model.__name__}")
+        post_delete.connect(bump, sender=model, dispatch_uid=f"policy-version-delete-{model.__name__}")
+    for through in (models.ActionType.data_objects.through, models.AgentIdentity.workflows.through):
+        m2m_changed.connect(bump, sender=through, dispatch_uid=f"policy-version-m2m-{through.__name__}")

@@ -14,7 +14,6 @@ with execute=False). What happens after a reviewer decides lives in `agents.gate
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -30,7 +29,7 @@ from agents import context, destinations, lifecycle, sessions, signals
 from agents.models import ActionRequest, AgentSession, SecurityAlert, SessionToken
 from audit.actors import GATEWAY
 from audit.canonical import params_hash
-from governance import crypto
+from governance import crypto, versions
 from governance.facts import SessionFacts
 from governance.models import AgentIdentity, Sensitivity, Tier, Workflow
 from governance.policy import Decision, WorkflowSnapshot, decide, snapshot
@@ -86,19 +85,26 @@ class GatewayResult:
         )
 
 
-_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], float, WorkflowSnapshot]] = {}
-_SNAPSHOT_SECONDS = 5.0
+_SNAPSHOTS: dict[int, tuple[tuple[Any, ...], WorkflowSnapshot]] = {}
 
 
-def _snapshot(workflow: Workflow) -> WorkflowSnapshot:
-    """decide() needs the workflow in memory; rebuild it when the workflow changes, or every few seconds."""
-    key = (workflow.version, workflow.updated_at)
+def _snapshot(workflow: Workflow, policy_version: int | None = None) -> WorkflowSnapshot:
+    """decide() needs the workflow in memory. The snapshot is kept per process and rebuilt when
+    the policy version moves (every governance change moves it, in its own transaction: decision
+    0015). Callers that read the version with the token pass it; others cost one query."""
+    version = policy_version if policy_version is not None else versions.current()
+    key = (workflow.version, workflow.updated_at, version)
     cached = _SNAPSHOTS.get(workflow.pk)
-    if cached and cached[0] == key and time.monotonic() - cached[1] < _SNAPSHOT_SECONDS:
-        return cached[2]
+    if cached and cached[0] == key and version is not None:
+        return cached[1]
     snap = snapshot(workflow)
-    _SNAPSHOTS[workflow.pk] = (key, time.monotonic(), snap)
+    _SNAPSHOTS[workflow.pk] = (key, snap)
     return snap
+
+
+def snapshot_for(session: AgentSession) -> WorkflowSnapshot:
+    """The snapshot of a session's workflow, at the policy version its token check read."""
+    return _snapshot(session.workflow, getattr(session, "policy_version", None))
 
 
 # Keyed by str: ActionRequest.status is read back from the database as plain text.
@@ -232,7 +238,7 @@ class _Call:
 
     @classmethod
     def build(cls, session: AgentSession, action: Any, params: Any, tool_use_id: str) -> _Call:
-        snap = _snapshot(session.workflow)
+        snap = snapshot_for(session)
         facts = session_facts(session)
         # decide() is pure and reads any value: even a call that cannot be stored as given is
         # decided, so that a tier 4 attempt ends its session whatever its parameters hold.
@@ -442,6 +448,7 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
                 session=session,
                 status=Status.EXECUTING if execute else Status.ALLOWED,
                 actor=session.agent,
+                savepoint=False,  # this block is left by any error of the insert
                 details={
                     "reason": call.decision.reason,
                     "params": call.fields["params"],
@@ -473,7 +480,7 @@ def session_facts(session: AgentSession) -> SessionFacts:
 
 
 def _facts_after(session: AgentSession, facts: SessionFacts, action: str, params: Any) -> SessionFacts:
-    spec = _snapshot(session.workflow).actions.get(action)
+    spec = snapshot_for(session).actions.get(action)
     if spec is None:
         return facts.after(action, params)
     return facts.after(action, params, spec.data_objects, spec.sensitivity)
@@ -506,7 +513,7 @@ def _claim(call: _Call) -> str | None:
         return "the session has expired"
     session.facts, session.data_sensitivity, session.facts_seq = fresh.facts, fresh.data_sensitivity, fresh.facts_seq
     current = session_facts(session)
-    again = decide(call.snap or _snapshot(session.workflow), action, call.params, facts=current)
+    again = decide(call.snap or snapshot_for(session), action, call.params, facts=current)
     if again.tier != call.decision.tier or not again.allowed or again.egress_refused:
         return f"another call changed the session's facts while this one was decided; call again ({again.reason})"
     _write_facts(session, _facts_after(session, current, action, call.params))
@@ -520,7 +527,7 @@ def record_facts(session: AgentSession, action: str, params: Any) -> None:
 
 def raise_sensitivity(session: AgentSession, action: str) -> None:
     """The session has now handled this action's data: it carries its class from here on."""
-    spec = _snapshot(session.workflow).actions.get(action)
+    spec = snapshot_for(session).actions.get(action)
     if spec is None or Sensitivity.rank(session.data_sensitivity) >= spec.sensitivity:
         return  # nothing to raise: no write
     level = destinations.level_name(spec.sensitivity)

@@ -23,18 +23,18 @@ from agents.gateway import (
     DENY,
     HUMAN_ONLY,
     GatewayResult,
-    _snapshot,
     allowed,
     handoff_context,
     raise_sensitivity,
     record_facts,
     result_of,
     session_facts,
+    snapshot_for,
 )
 from agents.models import ActionRequest, AgentSession
 from audit.actors import GATEWAY, SWEEPER
 from audit.canonical import params_hash
-from governance import crypto
+from governance import crypto, versions
 from governance.models import AgentIdentity, ServiceCredential, System, Workflow
 from governance.policy import decide
 
@@ -86,14 +86,30 @@ def _audit_refusal(kind: str, ar: ActionRequest, session: AgentSession, problem:
     )
 
 
+_CREDENTIALS: dict[str, tuple[int, tuple[ServiceCredential | None, System]]] = {}
+
+
+def _credential_for(system_name: str, policy_version: int | None) -> tuple[ServiceCredential | None, System]:
+    """The credential a connector uses for a system, kept per process until the policy version
+    moves (saving a credential, as rotation does, moves it: decision 0015)."""
+    version = policy_version if policy_version is not None else versions.current()
+    cached = _CREDENTIALS.get(system_name)
+    if cached is not None and version is not None and cached[0] == version:
+        return cached[1]
+    credential = (
+        ServiceCredential.objects.select_related("system").filter(system__name=system_name).order_by("name").first()
+    )
+    found = (credential, credential.system if credential else System.objects.get(name=system_name))
+    if version is not None:
+        _CREDENTIALS[system_name] = (version, found)
+    return found
+
+
 def run_connector(ar: ActionRequest, params: Any) -> GatewayResult:
     """Call the connector for an ActionRequest that is `executing`, then record the result."""
     session = ar.session
     try:
-        credential = (
-            ServiceCredential.objects.select_related("system").filter(system__name=ar.system).order_by("name").first()
-        )
-        system = credential.system if credential else System.objects.get(name=ar.system)
+        credential, system = _credential_for(ar.system, getattr(session, "policy_version", None))
         raw = get_connector(system.connector).execute(ar.action, params, credential, str(ar.id), session=session)
         view = context.filter_result(raw, context.load_policy())
         error = ""
@@ -233,7 +249,7 @@ def _release_problem(ar: ActionRequest, session: AgentSession) -> str | None:
         return "the parameters differ from the ones that were authorized"
     # The policy may have changed while the call waited: decide it again, as it would be now.
     # An approval never carries a call past what the current policy allows.
-    now = decide(_snapshot(session.workflow), ar.action, sealed, facts=session_facts(session))
+    now = decide(snapshot_for(session), ar.action, sealed, facts=session_facts(session))
     if now.tier is None or now.egress_refused:
         return f"the current policy refuses this call: {now.reason}"
     if now.tier >= HUMAN_ONLY:
@@ -315,7 +331,7 @@ def report_result(action_request: ActionRequest, *, outcome: str, result: Any, e
                 f"the action is {ar.status.replace('_', ' ')}: only allowed or approved actions take a result"
             )
         session = AgentSession.objects.select_related("agent", "workflow").get(pk=ar.session_id)
-        spec = _snapshot(session.workflow).actions.get(ar.action)
+        spec = snapshot_for(session).actions.get(ar.action)
         policy = context.load_policy()
         # A typed result passes the context rules; whatever remains, typed or not, passes the
         # one choke point for stored data.
