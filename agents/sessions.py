@@ -261,10 +261,30 @@ def _token_row(token_hash: str) -> SessionToken | None:
     return token_row
 
 
-def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, SessionToken]:
+# How long a runtime may still read the outcome of its own calls with the token of a session
+# that has ended (a rejection handed it to a person, a tier 4 attempt, its time limit).
+ENDED_SESSION_READ_SECONDS = 3600
+
+
+def ended_with_its_session(row: SessionToken | None, session: AgentSession | None, now: Any) -> bool:
+    """The token stopped working because its session ended, not because it was replaced or
+    revoked: end() revokes the tokens at the very instant it records the end."""
+    return (
+        row is not None
+        and session is not None
+        and not session.is_live
+        and session.ended_at is not None
+        and row.revoked_at == session.ended_at
+        and now - session.ended_at <= timedelta(seconds=ENDED_SESSION_READ_SECONDS)
+    )
+
+
+def verify_token(token: Any, *, paused_ok: bool = False, ended_ok: bool = False) -> tuple[AgentSession, SessionToken]:
     """The live session a token belongs to, read from the database; raise TokenInvalid otherwise.
     With paused_ok, a session that waits for a reviewer counts as live (the gateway still
-    decides calls made then: a tier 4 attempt ends it)."""
+    decides calls made then: a tier 4 attempt ends it). With ended_ok (status reads only), the
+    token of a session that ended within the last hour still reads, and raises no alert: the
+    runtime learns what became of its call (a rejection, say) instead of a revoked-token alarm."""
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise TokenInvalid("malformed session token")
     row = _token_row(hash_token(token))
@@ -274,6 +294,9 @@ def verify_token(token: Any, *, paused_ok: bool = False) -> tuple[AgentSession, 
     # the pause when it resumes), so a paused session's token does not expire meanwhile.
     paused = session is not None and session.status == AgentSession.Status.AWAITING_APPROVAL
     problem = check_token_row(row, session.paused_at if paused and session and session.paused_at else now)
+    if problem is not None and ended_ok and ended_with_its_session(row, session, now):
+        assert row is not None and session is not None
+        return session, row
     if problem is not None:
         if row is not None and row.revoked_at is not None and session is not None:
             raise_alert(

@@ -91,12 +91,14 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="warden-session"'
 
+    ended_ok = False  # status reads: see sessions.verify_token
+
     def authenticate(self, request: Request) -> tuple[AgentPrincipal, str] | None:
         token = _bearer(request)
         if token is None or not token.startswith(sessions.TOKEN_PREFIX):
             return None
         try:
-            session, _ = sessions.verify_token(token, paused_ok=True)
+            session, _ = sessions.verify_token(token, paused_ok=True, ended_ok=self.ended_ok)
         except sessions.TokenInvalid as exc:
             setattr(request._request, "warden_token_invalid", exc)  # noqa: B010 - the authorize view audits the refused call
             raise exceptions.AuthenticationFailed(exc.reason) from None
@@ -104,8 +106,10 @@ class SessionTokenAuthentication(authentication.BaseAuthentication):
 
 
 class PausedSessionTokenAuthentication(SessionTokenAuthentication):
-    """For status reads. verify_token already accepts a session that waits for a reviewer (its
-    clock is stopped), so this is the session-token check itself, under the name views know."""
+    """For status reads: a session that waits for a reviewer, and for an hour a session that has
+    ended (so a runtime reads that its call was rejected, and why, instead of raising an alert)."""
+
+    ended_ok = True
 
 
 def alert_if_revoked(token: str) -> None:
