@@ -83,8 +83,10 @@ def context_rule_update(*, actor: Any, session: Any, data_type: str, handling: s
     )
 
 
-def policy_upload(*, actor: Any, session: Any, text: str, apply: bool) -> list[Any]:
-    """A policy file from the browser: preview the plan, or apply it. Same checks as policy_apply."""
+def policy_upload(*, actor: Any, session: Any, text: str, apply: bool, expect_plan: str | None = None) -> list[Any]:
+    """A policy file from the browser: preview the plan, or apply it. Same checks as policy_apply.
+    An apply carries the fingerprint of the plan its preview showed (services.plan_digest) and is
+    refused if the plan is no longer that one."""
     try:
         doc = load(text, filename="upload", current=from_database())
     except PolicyError as exc:
@@ -95,6 +97,7 @@ def policy_upload(*, actor: Any, session: Any, text: str, apply: bool) -> list[A
         dry_run=not apply,
         source="ui upload",
         package=package_of(doc),
+        expect_plan=expect_plan if apply else None,
     )
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from approvals.services import DecisionRefused
 from approvals.views import stepup_redirect
 from console import provisioning, workflow_form
+from governance import services
 from governance.models import ActionType, AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
 from governance.oidc import stepup_satisfied
 from governance.roles import Capability, can
@@ -228,10 +229,23 @@ def _policy_post(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     apply = request.POST.get("apply") == "1"
     try:
         changes = provisioning.policy_upload(
-            actor=request.user, session=request.session, text=context["text"], apply=apply
+            actor=request.user,
+            session=request.session,
+            text=context["text"],
+            apply=apply,
+            # An apply without the preview's fingerprint matches no plan: it is refused.
+            expect_plan=request.POST.get("plan", "") if apply else None,
         )
     except DecisionRefused as exc:
         context["errors"] = str(exc).split("; ")
+        if apply:
+            try:  # show the plan as it is now, to review and apply
+                changes = provisioning.policy_upload(
+                    actor=request.user, session=request.session, text=context["text"], apply=False
+                )
+                context.update(changes=[str(c) for c in changes], plan=services.plan_digest(changes))
+            except DecisionRefused:
+                pass
         return render(request, "console/policy.html", context, status=400)
-    context.update(changes=[str(c) for c in changes], applied=apply)
+    context.update(changes=[str(c) for c in changes], applied=apply, plan=services.plan_digest(changes))
     return render(request, "console/policy.html", context)

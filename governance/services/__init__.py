@@ -23,6 +23,7 @@ from governance.services.policy import (
     PolicyRefused,
     context_rule_update,
     credential_set,
+    plan_digest,
     policy_apply,
     workflow_update,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "campaign_item_decide",
     "context_rule_update",
     "credential_set",
+    "plan_digest",
     "policy_apply",
     "require_role",
     "require_stepup",

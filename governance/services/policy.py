@@ -39,6 +39,7 @@ def policy_apply(
     source: str = "",
     package: str | None = None,
     allow_delete: bool = False,
+    expect_plan: str | None = None,
 ) -> list[Any]:
     """Plan a policy file of `package` against the database and, unless dry_run, apply it in one
     transaction with its audit events. Only the package's objects change (package=None: `desired`
@@ -54,6 +55,12 @@ def policy_apply(
             changes = apply_policy(
                 desired, actor=actor.label, dry_run=dry_run, source=source, package=package, allow_delete=allow_delete
             )
+            if expect_plan is not None and plan_digest(changes) != expect_plan:
+                # Someone changed the configuration since the plan was shown: applying now would
+                # make changes nobody reviewed. Rolled back with everything above.
+                raise Refused(
+                    "the configuration changed since this plan was previewed: review the new plan and apply that"
+                )
             if changes and not dry_run and actor.channel == Channel.UI:
                 audit.record(
                     "provisioning.policy_applied",
@@ -68,6 +75,13 @@ def policy_apply(
     except PolicyError as exc:
         raise PolicyRefused(exc.errors, exc.changes) from None
     return changes
+
+
+def plan_digest(changes: list[Any]) -> str:
+    """What a preview showed, as a short fingerprint the apply must match (see policy_apply)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(str(c) for c in changes).encode()).hexdigest()
 
 
 def apply_state(state: dict[str, Any], *, actor: Actor, kind: str, details: dict[str, Any]) -> list[Any]:

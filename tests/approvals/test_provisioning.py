@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 
 import pytest
@@ -132,7 +133,11 @@ def test_context_rules_and_policy_upload(demo, example_text) -> None:
     preview = client.post("/provisioning/policy/", {"text": example_text})
     assert "~ update context rule pii.email" in preview.content.decode()
     assert ContextRule.objects.get(data_type="pii.email").handling == "never"  # a preview changes nothing
-    client.post("/provisioning/policy/", {"text": example_text, "apply": "1"})
+    unreviewed = client.post("/provisioning/policy/", {"text": example_text, "apply": "1"})
+    assert unreviewed.status_code == 400  # an apply must carry the plan its preview showed
+    assert ContextRule.objects.get(data_type="pii.email").handling == "never"
+    plan = re.search(r'name="plan" value="([0-9a-f]{64})"', preview.content.decode()).group(1)
+    client.post("/provisioning/policy/", {"text": example_text, "apply": "1", "plan": plan})
     assert ContextRule.objects.get(data_type="pii.email").handling == "redacted"
     bad = client.post("/provisioning/policy/", {"text": "workflows: [{name: x, tiers: [{action: nope, tier: 1}]}]"})
     assert bad.status_code == 400 and "unknown action 'nope'" in html.unescape(bad.content.decode())
