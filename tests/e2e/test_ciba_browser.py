@@ -16,7 +16,11 @@ from tests.approvals.ciba_idp import (  # noqa: F401 (fixtures)
     poll_until_done,
 )
 from tests.approvals.conftest import run_to_pause
-from tests.e2e.conftest import browser, eager_celery, new_page, oidc_settings, sign_in  # noqa: F401 (fixtures)
+
+# The browser and the other e2e fixtures come from tests/e2e/conftest.py: imported into a
+# module elsewhere, its session-scoped browser became a second Playwright in the process, and
+# every browser test after it failed ("Sync API inside the asyncio loop").
+from tests.e2e.conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
