@@ -121,9 +121,11 @@ def _validator_for(key: str) -> Any:
 # it knows drafts 4-7, not 2020-12, and compiles patterns with Python's `re`. So a schema is
 # compiled only when every keyword in it means the same in both (below), and the compiled code's
 # patterns are swapped for RE2 (governance.regex, the engine of every policy pattern) before it
-# runs on any input. Any other schema keeps the interpreted validator above. And a compiled
-# check is only trusted to say yes: a no is asked again of the interpreted validator, which also
-# writes the error message, so the two can differ only in speed.
+# runs on any input. Any other schema keeps the interpreted validator above. A compiled no whose
+# first error says what is wrong on its own is final and described from that error (the
+# interpreted validator's wording, so a refusal costs what an allowed call costs: issue 13);
+# any other compiled no is asked again of the interpreted validator. The two validators are
+# tested to agree on every verdict (tests/governance/test_paramschema_compiled.py).
 _SAME_KEYWORDS = frozenset(
     {
         "type", "enum", "const", "required", "minLength", "maxLength", "minimum", "maximum",
@@ -180,8 +182,48 @@ class _RE2Search:
         return found
 
 
+# The compiled check's first error becomes the refusal's error when its keyword says all that
+# is wrong on its own; for these, the message is the interpreted validator's own wording. Any
+# other refusal (inside anyOf/oneOf/not/if, a pattern RE2 cannot read, additionalProperties
+# beside patternProperties) is described by the interpreted validator.
+_LEAF_RULES = frozenset(
+    {
+        "type", "enum", "const", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+        "pattern", "multipleOf", "required", "additionalProperties",
+    }
+)  # fmt: skip
+
+
+def _compiled_error(exc: Exception) -> ValidationError | None:
+    """The compiled check's refusal as a jsonschema error, or None when it cannot say it alone."""
+    if not isinstance(exc, fastjsonschema.JsonSchemaValueException) or exc.rule not in _LEAF_RULES:
+        return None
+    definition = exc.definition if isinstance(exc.definition, dict) else {}
+    value, rule = exc.value, exc.rule
+    if rule == "required":
+        missing = [name for name in definition.get("required", ()) if not (isinstance(value, dict) and name in value)]
+        if not missing:
+            return None
+        message = f"{missing[0]!r} is a required property"
+    elif rule == "additionalProperties":
+        if "patternProperties" in definition or not isinstance(value, dict):
+            return None
+        extras = sorted((k for k in value if k not in definition.get("properties", {})), key=str)
+        if not extras:
+            return None
+        verb = "was" if len(extras) == 1 else "were"  # jsonschema's own wording
+        message = f"Additional properties are not allowed ({', '.join(map(repr, extras))} {verb} unexpected)"
+    else:
+        message = f"does not satisfy {rule}"  # decide() shows the keyword and its value, not this
+    # The path is for display only (decide() joins it with dots): drop the generated code's root name.
+    return ValidationError(message, validator=rule, validator_value=exc.rule_definition, path=exc.path[1:])
+
+
 class CompiledValidator:
-    """is_valid() through the compiled check; everything else through the interpreted validator."""
+    """is_valid() through the compiled check. A refusal is final (a compiled no never becomes a
+    yes), and is described from the compiled check's first error when that error says it alone;
+    otherwise the interpreted validator describes it."""
 
     def __init__(self, schema: Mapping[str, Any] | bool, interpreted: Any):
         body: dict[str, Any] | bool = (
@@ -200,11 +242,20 @@ class CompiledValidator:
         try:
             self._check(instance)
             return True
-        except Exception:  # noqa: BLE001 - a no, or anything unexpected: the interpreted validator decides
-            errors = list(self._interpreted.iter_errors(instance))
-            # decide() asks for the errors of a refused call next: keep them for that one call.
-            self._last.value = (instance, errors) if errors else None
-            return not errors
+        except fastjsonschema.JsonSchemaValueException as exc:
+            error = _compiled_error(exc)
+            if error is not None:
+                # decide() asks for the errors of a refused call next: keep them for that one call.
+                self._last.value = (instance, [error])
+                return False
+            return self._ask_interpreted(instance)
+        except Exception:  # noqa: BLE001 - anything unexpected (RE2 cannot read a text): interpreted
+            return self._ask_interpreted(instance)
+
+    def _ask_interpreted(self, instance: Any) -> bool:
+        errors = list(self._interpreted.iter_errors(instance))
+        self._last.value = (instance, errors) if errors else None
+        return not errors
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         last = getattr(self._last, "value", None)

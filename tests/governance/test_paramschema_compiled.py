@@ -3,6 +3,8 @@ with patterns on RE2."""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +69,39 @@ def test_it_never_writes_defaults_into_the_parameters() -> None:
     compiled = params_validator({"type": "object", "properties": {"a": {"type": "string", "default": "x"}}})
     given_params: dict = {}
     assert compiled.is_valid(given_params) and given_params == {}
+
+
+REFUSALS = {"compiled": 0, "single": 0}
+
+
+def _messages(validator, instance) -> list[tuple[str, str, str]]:
+    return [
+        (e.validator, json.dumps(e.validator_value, sort_keys=True), ".".join(map(str, e.absolute_path)))
+        for e in validator.iter_errors(instance)
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(schema=st.sampled_from(SCHEMAS + EXTRA), instance=params)
+def test_a_compiled_refusal_names_an_error_the_interpreter_finds(schema, instance) -> None:
+    """A refusal described from the compiled check (issue 13: a refusal costs what an allowed
+    call costs) names a keyword, value and place the interpreted validator also reports; with
+    one problem only, decide() gives the very same reason on either validator."""
+    from governance.policy import _schema_problem
+
+    # Both read the schema as params_validator() keeps it (keys sorted), so values print alike.
+    compiled, interpreted = params_validator(schema), ParamsValidator(json.loads(json.dumps(schema, sort_keys=True)))
+    if compiled.is_valid(instance):
+        return
+    mine = _messages(compiled, instance)
+    theirs = _messages(interpreted, instance)
+    assert mine and all(m in theirs for m in mine), (mine, theirs)
+    REFUSALS["compiled"] += 1
+    if len(theirs) == 1:
+        REFUSALS["single"] += 1
+        assert _schema_problem(compiled, instance) == _schema_problem(interpreted, instance)
+
+
+def test_the_refusal_property_reached_its_assertions() -> None:
+    """Runs after the property above (file order): its examples were refusals, many with one problem."""
+    assert REFUSALS["compiled"] >= 50 and REFUSALS["single"] >= 10, REFUSALS
