@@ -143,6 +143,48 @@ def action_open(
     return ar
 
 
+def action_open_claiming(
+    *,
+    session: AgentSession,
+    claim: tuple[str, list[Any]],
+    status: str,
+    actor: Any,
+    details: dict[str, Any] | None = None,
+    **fields: Any,
+) -> ActionRequest | None:
+    """action_open() conditional on a claim, on PostgreSQL, as one statement: `claim` is an
+    UPDATE ... RETURNING 1 (the session row the call is decided against); only when it changed a
+    row are the ActionRequest and its event inserted. Outside a transaction block the statement
+    is one durable commit: claim, row and event together, or none of them (decision 0015).
+    Returns None when the claim matched nothing. A tool_use id seen before raises IntegrityError,
+    and then nothing was written."""
+    from audit.chain import insert_from, prepare
+
+    _check(ACTION_TRANSITIONS, RECEIVED, status, "action request")
+    ar = ActionRequest(session=session, status=status, **fields)
+    meta = ActionRequest._meta
+    columns = [f for f in meta.concrete_fields]
+    values = [f.get_db_prep_save(f.pre_save(ar, add=True), connection) for f in columns]
+    event, event_values = prepare(
+        ACTION_KINDS[status], actor, **_action_event(ar, session, outcome=status, details=details)
+    )
+    claim_sql, claim_params = claim
+    sql = (
+        f"WITH claimed AS ({claim_sql}), opened AS (INSERT INTO {meta.db_table} "
+        f"({', '.join(f.column for f in columns)}) SELECT {', '.join(['%s'] * len(columns))} FROM claimed "
+        f"RETURNING 1) {insert_from('opened')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*claim_params, *values, *event_values])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk = row[0]
+    ar._state.adding, ar._state.db = False, connection.alias
+    ar.session = session
+    return ar
+
+
 def action_move(
     ar: ActionRequest,
     target: str,

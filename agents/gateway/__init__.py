@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -435,6 +435,22 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
     from agents.gateway.execution import run_connector
 
     session = call.session
+    if _one_statement(call):
+        # Tier 1 on PostgreSQL: the claim, the ActionRequest and its event are one statement and
+        # one durable commit. A claim that matches nothing (another call moved the facts, the
+        # session ended) takes the path below, which finds out why and decides again.
+        claim, claimed_facts = _claim_statement(call)
+        opened = lifecycle.action_open_claiming(
+            session=session,
+            claim=claim,
+            status=Status.EXECUTING if execute else Status.ALLOWED,
+            actor=session.agent,
+            details=_allowed_details(call, details),
+            **call.fields,
+        )
+        if opened is not None:
+            _facts_written(session, claimed_facts)
+            return run_connector(opened, call.params) if execute else result_of(opened, ALLOW)
     with transaction.atomic():
         # Claim the session row: the update that records the session's new facts is conditional
         # on the session being active and its facts being the ones this call was decided with, so
@@ -449,12 +465,7 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
                 status=Status.EXECUTING if execute else Status.ALLOWED,
                 actor=session.agent,
                 savepoint=False,  # this block is left by any error of the insert
-                details={
-                    "reason": call.decision.reason,
-                    "params": call.fields["params"],
-                    "grants_used": call.fields["grants_used"],
-                    **(details or {}),
-                },
+                details=_allowed_details(call, details),
                 **call.fields,
             )
             allowed(session, ar, facts_recorded=True)
@@ -463,6 +474,59 @@ def _allow(call: _Call, *, execute: bool, details: dict[str, Any] | None = None)
     if not execute:
         return result_of(ar, ALLOW_NOTIFIED if call.decision.tier == NOTIFY else ALLOW)
     return run_connector(ar, call.params)
+
+
+def _allowed_details(call: _Call, details: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "reason": call.decision.reason,
+        "params": call.fields["params"],
+        "grants_used": call.fields["grants_used"],
+        **(details or {}),
+    }
+
+
+def _one_statement(call: _Call) -> bool:
+    """Whether this allowed call can be opened in one statement: tier 1 (tier 2 re-verifies
+    under locks first), on PostgreSQL, outside any caller's transaction."""
+    return (
+        call.decision.tier == Tier.AUTOMATED
+        and connection.vendor == "postgresql"
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+    )
+
+
+def _claim_statement(call: _Call) -> tuple[tuple[str, list[Any]], SessionFacts]:
+    """_claim()'s conditional UPDATE as SQL, for lifecycle.action_open_claiming: the session's
+    new facts, written only if the session is live and its facts are the ones this call was
+    decided with. The conditions are _live() and the facts sequence, as in _write_facts."""
+    session = call.session
+    facts = _facts_after(
+        session, call.facts if call.facts is not None else session_facts(session), call.fields["action"], call.params
+    )
+    meta = AgentSession._meta
+    f = meta.get_field
+    live = _live()
+    sql = (
+        f"UPDATE {meta.db_table} SET {f('facts').column} = %s, {f('data_sensitivity').column} = %s, "
+        f"{f('facts_seq').column} = %s WHERE {meta.pk.column} = %s AND {f('facts_seq').column} = %s "
+        f"AND {f('status').column} = %s AND {f('expires_at').column} > %s RETURNING 1"
+    )
+    params = [
+        f("facts").get_db_prep_save(facts.to_json(), connection),
+        facts.sensitivity,
+        session.facts_seq + 1,
+        meta.pk.get_db_prep_value(session.pk, connection),
+        session.facts_seq,
+        live["status"],
+        f("expires_at").get_db_prep_value(live["expires_at__gt"], connection),
+    ]
+    return (sql, params), facts
+
+
+def _live() -> dict[str, Any]:
+    """The claim's conditions: the session is active and within its time limit."""
+    return {"status": AgentSession.Status.ACTIVE, "expires_at__gt": timezone.now()}
 
 
 def allowed(session: AgentSession, ar: ActionRequest, params: Any = None, *, facts_recorded: bool = False) -> None:
@@ -493,8 +557,17 @@ def _write_facts(session: AgentSession, facts: SessionFacts, **conditions: Any) 
         facts=facts.to_json(), data_sensitivity=facts.sensitivity, facts_seq=seq + 1
     )
     if written:
-        session.facts, session.data_sensitivity, session.facts_seq = facts.to_json(), facts.sensitivity, seq + 1
+        _facts_written(session, facts)
     return bool(written)
+
+
+def _facts_written(session: AgentSession, facts: SessionFacts) -> None:
+    """The session object as the claim left its row."""
+    session.facts, session.data_sensitivity, session.facts_seq = (
+        facts.to_json(),
+        facts.sensitivity,
+        session.facts_seq + 1,
+    )
 
 
 def _claim(call: _Call) -> str | None:
@@ -503,8 +576,7 @@ def _claim(call: _Call) -> str | None:
     When another call got there first, decide again on the current facts."""
     session, action = call.session, call.fields["action"]
     facts = call.facts if call.facts is not None else session_facts(session)
-    live = {"status": AgentSession.Status.ACTIVE, "expires_at__gt": timezone.now()}
-    if _write_facts(session, _facts_after(session, facts, action, call.params), **live):
+    if _write_facts(session, _facts_after(session, facts, action, call.params), **_live()):
         return None
     fresh = AgentSession.objects.select_for_update().filter(pk=session.pk).first()
     if fresh is None or fresh.status != AgentSession.Status.ACTIVE:
