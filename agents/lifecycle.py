@@ -171,7 +171,7 @@ def action_open_claiming(
     claim_sql, claim_params = claim
     sql = (
         f"WITH claimed AS ({claim_sql}), opened AS (INSERT INTO {meta.db_table} "
-        f"({', '.join(f.column for f in columns)}) SELECT {', '.join(['%s'] * len(columns))} FROM claimed "
+        f"({', '.join(str(f.column) for f in columns)}) SELECT {', '.join(['%s'] * len(columns))} FROM claimed "
         f"RETURNING 1) {insert_from('opened')}"
     )
     with connection.cursor() as cursor:

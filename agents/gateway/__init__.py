@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -505,7 +506,12 @@ def _claim_statement(call: _Call) -> tuple[tuple[str, list[Any]], SessionFacts]:
         session, call.facts if call.facts is not None else session_facts(session), call.fields["action"], call.params
     )
     meta = AgentSession._meta
-    f = meta.get_field
+
+    def f(name: str) -> Field[Any, Any]:
+        field = meta.get_field(name)
+        assert isinstance(field, Field)
+        return field
+
     live = _live()
     sql = (
         f"UPDATE {meta.db_table} SET {f('facts').column} = %s, {f('data_sensitivity').column} = %s, "
