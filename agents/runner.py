@@ -139,11 +139,13 @@ def _tool_uses(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _stored_assistant(response: Any, session: AgentSession, ctx: context.ContextPolicy) -> dict[str, Any]:
     content = []
+    # One snapshot for the whole turn, read at the current policy version (one query, not one per tool use).
+    actions = gateway._snapshot(session.workflow).actions if any(b.type == "tool_use" for b in response.content) else {}
     for block in response.content:
         if block.type == "text":
             content.append({"type": "text", "text": block.text})
         elif block.type == "tool_use":
-            spec = gateway._snapshot(session.workflow).actions.get(action_name(block.name))
+            spec = actions.get(action_name(block.name))
             safe_input = context.persistable_params(block.input, spec.data_objects if spec else (), ctx)
             content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": safe_input})
     return {"role": "assistant", "content": content}
