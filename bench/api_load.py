@@ -4,7 +4,7 @@
 
 For each gunicorn setup (worker processes x threads), in the same run and against the same
 server: POST /api/v1/authorize for a tier 1 decision (its ActionRequest and audit event
-committed), a no-op DRF endpoint, and a DRF endpoint that makes one durable single-row INSERT
+committed), spread over --sessions sessions (64; each request takes the next one's token), a no-op DRF endpoint, and a DRF endpoint that makes one durable single-row INSERT
 (bench/serving_urls.py). Requests/s and p50/p99 of each, each the median of 3 runs, and the ratios.
 Targets (issue 13, 8 connections): authorize >= 50% of the INSERT endpoint's requests/s,
 >= 25% of the no-op's, p99 <= 25 ms. Needs Debian's `wrk`.
@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sessions", type=int, default=64, help="sessions the requests rotate over (1: the old bench)")
     parser.add_argument("--serving", default="4x1,2x2", help="gunicorn setups: workers x threads, comma-separated")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -72,7 +73,14 @@ def main() -> None:
         cursor.execute(TABLE_SQL)
     from agents import gateway, sessions
 
-    _, token = sessions.start("refund-bot", "refund-triage", "bench", "system:bench", run_state="api")
+    # Several sessions, as several runtimes would be: each allowed call holds its session's row
+    # from the claim to the commit, so decisions of one session queue behind each other, and
+    # 8 connections into one session would measure that queue, not the API.
+    tokens = [
+        sessions.start("refund-bot", "refund-triage", "bench", "system:bench", run_state="api")[1]
+        for _ in range(args.sessions)
+    ]
+    token = tokens[0]
     # The in-process decision, for comparison.
     inproc = []
     for _ in range(300):
@@ -84,7 +92,7 @@ def main() -> None:
     print(f"in-process gateway.authorize (same decision, execute=False): median {statistics.median(inproc):.2f} ms")
     for setup in args.serving.split(","):
         workers, threads = (int(n) for n in setup.split("x"))
-        figures = serve_and_load(env, workers, threads, token, body, args)
+        figures = serve_and_load(env, workers, threads, tokens, body, args)
         a, n, i = figures["/api/v1/authorize"], figures["/bench/noop"], figures["/bench/insert"]
         print(
             f"gunicorn {workers} workers x {threads} threads, {args.connections} connections, median of 3 x {args.seconds} s:"
@@ -100,7 +108,7 @@ def main() -> None:
 
 
 def serve_and_load(
-    env: dict[str, str], workers: int, threads: int, token: str, body: str, args: argparse.Namespace
+    env: dict[str, str], workers: int, threads: int, tokens: list[str], body: str, args: argparse.Namespace
 ) -> dict[str, tuple[float, float, float, int]]:
     venv_bin = str(Path(sys.executable).parent)
     server = subprocess.Popen(
@@ -130,10 +138,18 @@ def serve_and_load(
                     raise
                 time.sleep(0.2)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            # Each request takes the next session's token; each wrk thread starts elsewhere in the list.
             script.write(
-                f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
-                f'wrk.headers["Content-Type"] = "application/json"\n'
-                f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+                f"tokens = {{{', '.join(json.dumps(t) for t in tokens)}}}\n"
+                f"body = {json.dumps(body)}\n"
+                "n = 0\nsetup = function(thread) thread:set('offset', n * 7) n = n + 1 end\n"
+                "counter = 0\n"
+                "request = function()\n"
+                "  counter = counter + 1\n"
+                "  local token = tokens[((counter + (offset or 0)) % #tokens) + 1]\n"
+                "  return wrk.format('POST', nil, {['Content-Type'] = 'application/json', "
+                "['Authorization'] = 'Bearer ' .. token}, body)\n"
+                "end\n"
             )
         runs: dict[str, list[tuple[float, float, float, int]]] = {}
         for _ in range(3):  # interleaved, so that the three endpoints see the same machine
