@@ -77,3 +77,32 @@ def add_problem_responses(result: dict[str, Any], generator: Any, request: Any, 
                 for code, text in ERRORS.items():
                     operation["responses"].setdefault(code, {"description": text, "content": ref})
     return result
+
+
+BLANK = {"type": "string", "maxLength": 0}
+
+
+def merge_blank_strings(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular writes a blank-allowed string as `oneOf: [the string, a blank string]`.
+    When the first already admits "" (no minLength), "" matches both branches, which `oneOf`
+    forbids: the schema would refuse a blank the API accepts. Keep the first branch alone."""
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict):
+            branches = node.get("oneOf")
+            if (
+                isinstance(branches, list)
+                and len(branches) == 2
+                and branches[1] == BLANK
+                and isinstance(branches[0], dict)
+                and branches[0].get("type") == "string"
+                and not branches[0].get("minLength")
+            ):
+                rest = {k: v for k, v in node.items() if k != "oneOf"}
+                return visit({**branches[0], **rest})
+            return {k: visit(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v) for v in node]
+        return node
+
+    return visit(result)  # type: ignore[no-any-return]
