@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -28,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PORT = int(os.environ.get("WARDEN_BENCH_PORT", "8951"))
+REFUND = {"customer_id": "C-1002", "amount": 250, "currency": "EUR", "reason": "duplicate"}
+WHILE_WAITING = "/bench/noop (long-polls wait)"
 
 
 def main() -> None:
@@ -35,7 +38,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--sessions", type=int, default=64, help="sessions the requests rotate over (1: the old bench)")
-    parser.add_argument("--serving", default="4x1,2x2", help="gunicorn setups: workers x threads, comma-separated")
+    parser.add_argument(
+        "--serving",
+        default="asgi4,4x1",
+        help="gunicorn setups, comma-separated: asgiN (N uvicorn workers, config.asgi, the Procfile's) or WxT (sync)",
+    )
+    parser.add_argument("--long-polls", type=int, default=8, help="runtimes long-polling while the no-op is measured")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/api_load.py needs wrk: apt-get install wrk")
@@ -81,6 +89,12 @@ def main() -> None:
         for _ in range(args.sessions)
     ]
     token = tokens[0]
+    # Runtimes waiting for a reviewer: each long-polls its own tier 3 action.
+    waiting = []
+    for _ in range(args.long_polls):
+        waiter = sessions.start("refund-bot", "refund-triage", "bench", "system:bench", run_state="api")[1]
+        pending = gateway.authorize(waiter, "crm.issue_refund", REFUND, execute=False)
+        waiting.append((waiter, pending.action_request_id))
     # The in-process decision, for comparison.
     inproc = []
     for _ in range(300):
@@ -91,16 +105,20 @@ def main() -> None:
     body = json.dumps({"action": "crm.get_customer", "params": {"customer_id": "C-1001"}})
     print(f"in-process gateway.authorize (same decision, execute=False): median {statistics.median(inproc):.2f} ms")
     for setup in args.serving.split(","):
-        workers, threads = (int(n) for n in setup.split("x"))
-        figures = serve_and_load(env, workers, threads, tokens, body, args)
+        asgi = setup.startswith("asgi")  # asgiN: N uvicorn worker processes (config/asgi.py)
+        workers, threads = (int(setup.removeprefix("asgi")), 1) if asgi else (int(n) for n in setup.split("x"))
+        figures = serve_and_load(env, workers, threads, tokens, waiting, body, args, asgi=asgi)
         a, n, i = figures["/api/v1/authorize"], figures["/bench/noop"], figures["/bench/insert"]
         print(
-            f"gunicorn {workers} workers x {threads} threads, {args.connections} connections, median of 3 x {args.seconds} s:"
+            f"gunicorn {f'{workers} uvicorn workers (config.asgi)' if asgi else f'{workers} workers x {threads} threads'}, "
+            f"{args.connections} connections, median of 3 x {args.seconds} s:"
         )
         for path, (rps, p50, p99, bad) in figures.items():
             print(
-                f"  POST {path:<18} {rps:8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{'  non-2xx ' + str(bad) if bad else ''}"
+                f"  POST {path:<30} {rps:8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{'  non-2xx ' + str(bad) if bad else ''}"
             )
+        w = figures[WHILE_WAITING]
+        print(f"  no-op while {args.long_polls} long-polls wait: {w[0] / n[0]:.0%} of the no-op's requests/s")
         print(
             f"  authorize / insert {a[0] / i[0]:.0%} (target >= 50%), authorize / no-op {a[0] / n[0]:.0%} "
             f"(target >= 25%), authorize p99 {a[2]:.1f} ms (target <= 25 ms)"
@@ -108,13 +126,20 @@ def main() -> None:
 
 
 def serve_and_load(
-    env: dict[str, str], workers: int, threads: int, tokens: list[str], body: str, args: argparse.Namespace
+    env: dict[str, str],
+    workers: int,
+    threads: int,
+    tokens: list[str],
+    waiting: list[tuple[str, str]],
+    body: str,
+    args: argparse.Namespace,
+    asgi: bool = False,
 ) -> dict[str, tuple[float, float, float, int]]:
     venv_bin = str(Path(sys.executable).parent)
     server = subprocess.Popen(
         [
             f"{venv_bin}/gunicorn",
-            "config.wsgi",
+            *(["config.asgi", "--worker-class", "uvicorn_worker.UvicornWorker"] if asgi else ["config.wsgi"]),
             "--bind",
             f"127.0.0.1:{PORT}",
             "--workers",
@@ -123,6 +148,9 @@ def serve_and_load(
             str(threads),
             "--log-level",
             "warning",
+            # As the Procfile: a uvicorn worker closes each connection after its answer, so
+            # that the next request goes to whichever worker accepts it (measured: a lower tail).
+            *(["--keep-alive", "0"] if asgi else []),
         ],
         cwd=ROOT,
         env={**env, "PATH": f"{venv_bin}:" + env["PATH"]},
@@ -152,9 +180,19 @@ def serve_and_load(
                 "end\n"
             )
         runs: dict[str, list[tuple[float, float, float, int]]] = {}
-        for _ in range(3):  # interleaved, so that the three endpoints see the same machine
+        for _ in range(3):  # interleaved, so that the endpoints see the same machine
             for path in ("/api/v1/authorize", "/bench/noop", "/bench/insert"):
                 runs.setdefault(path, []).append(wrk(script.name, path, args))
+            # The no-op again, while runtimes long-poll actions that nobody decides.
+            polls = [
+                threading.Thread(target=long_poll, args=(waiter, ar, args.seconds + 5), daemon=True)
+                for waiter, ar in waiting
+            ]
+            for poll in polls:
+                poll.start()
+            runs.setdefault(WHILE_WAITING, []).append(wrk(script.name, "/bench/noop", args))
+            for poll in polls:
+                poll.join()
     finally:
         server.terminate()
         try:
@@ -163,6 +201,15 @@ def serve_and_load(
             server.kill()
             server.wait()
     return {path: tuple(statistics.median(r[k] for r in rs) for k in range(4)) for path, rs in runs.items()}  # type: ignore[misc]
+
+
+def long_poll(token: str, action_request_id: str, seconds: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}/api/v1/actions/{action_request_id}?wait={seconds}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=seconds + 60) as response:
+        assert json.load(response)["status"] == "awaiting_approval"
 
 
 def wrk(script: str, path: str, args: argparse.Namespace) -> tuple[float, float, float, int]:
@@ -184,7 +231,10 @@ def wrk(script: str, path: str, args: argparse.Namespace) -> tuple[float, float,
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        if found is None:
+            return float("nan")  # nothing was answered
+        value, unit = found.groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 import audit
 from agents import gateway, sessions
+from agents.api import long_poll
 from agents.api.auth import (
     AgentKeyAuthentication,
     AgentPrincipal,
@@ -304,10 +305,14 @@ class ActionView(WardenAPIView):
             wait = min(max(int(request.query_params.get("wait", "0")), 0), LONG_POLL_MAX)
         except ValueError:
             raise ValidationError({"wait": "a whole number of seconds"}) from None
-        deadline = time.monotonic() + wait
         # Wait only while a reviewer has not decided: `approved` is already the answer.
-        while ar.status == ActionRequest.Status.AWAITING_APPROVAL and time.monotonic() < deadline:
-            time.sleep(0.25)  # long-poll: the client asked to wait for a change
+        if wait and ar.status == ActionRequest.Status.AWAITING_APPROVAL and request.META.get(long_poll.ON_LOOP):
+            # Served by config/asgi.py: its event loop waits, and then asks again.
+            return Response(_status(ar), headers={long_poll.HEADER: f"{ar.pk};{wait}"})
+        deadline = time.monotonic() + wait
+        if wait and ar.status == ActionRequest.Status.AWAITING_APPROVAL:
+            while long_poll.awaits_reviewer(ar.pk) and time.monotonic() < deadline:
+                time.sleep(0.25)  # long-poll: the client asked to wait for a change
             ar.refresh_from_db()
         return Response(_status(ar))
 
