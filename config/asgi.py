@@ -13,9 +13,11 @@ not Django's own ASGI handler (it was measured slower, and kept a connection per
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import time
+from collections.abc import Callable
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
@@ -49,15 +51,21 @@ class _Response:
             self.chunks = list(self.iterable)
             self.close()
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        self.pieces = iter(self.iterable) if self.streaming else iter(())
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+    ) -> Callable[[bytes], object]:
         self.status = int(status.split(" ", 1)[0])
         self.headers = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in headers]
+        return self.write
+
+    def write(self, data: bytes) -> object:
+        raise RuntimeError("WSGI's write() is not served: Django returns its bodies")
 
     def next_chunks(self) -> list[bytes]:
         """The next piece of a streamed body ([] at its end)."""
-        for chunk in self.iterable:
-            return [chunk]
-        return []
+        return list(itertools.islice(self.pieces, 1))
 
     def close(self) -> None:
         """Sends Django's request_finished, which closes a broken or expired connection."""

@@ -219,3 +219,29 @@ def test_on_the_loop_the_view_answers_at_once_and_asks_for_the_wait(demo, monkey
     assert response[long_poll.HEADER] == f"{ar};25"  # capped at LONG_POLL_MAX
     plain = bearer(APIClient(), token).get(f"/api/v1/actions/{ar}?wait=0", **{long_poll.ON_LOOP: True})
     assert long_poll.HEADER not in plain
+
+
+@served
+def test_a_streamed_response_arrives_whole(server: Server, settings) -> None:
+    """The audit export streams (StreamingHttpResponse): the adapter sends it piece by piece."""
+    from django.test import Client
+    from django.urls import reverse
+
+    import audit
+    from audit.models import AuditEvent
+
+    _session(server)  # some events
+    audit.sequence_now()  # the export holds sequenced events
+    browser = Client()
+    browser.force_login(make_user("carol", "compliance"))
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(
+        "GET", reverse("audit:export", args=["jsonl"]), headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"}
+    )
+    response = conn.getresponse()
+    lines = response.read().decode().splitlines()
+    conn.close()
+    assert response.status == 200 and response.getheader("Content-Type") == "application/x-ndjson"
+    events = [json.loads(line) for line in lines]
+    assert len(events) == AuditEvent.objects.filter(seq__isnull=False).count() > 5
