@@ -42,7 +42,7 @@ class _Response:
     it, the whole body, so that a plain response costs one hop between the threads."""
 
     def __init__(self, environ: dict[str, Any]) -> None:
-        self.status = 500
+        self.status_code = 500
         self.headers: list[tuple[bytes, bytes]] = []
         self.iterable = wsgi_application(environ, self.start_response)
         self.chunks: list[bytes] = []
@@ -56,7 +56,7 @@ class _Response:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
     ) -> Callable[[bytes], object]:
-        self.status = int(status.split(" ", 1)[0])
+        self.status_code = int(status.split(" ", 1)[0])
         self.headers = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in headers]
         return self.write
 
@@ -144,7 +144,7 @@ async def _run(scope: Any, receive: Any, send: Any, extra_environ: dict[str, Any
         body.seek(0)
         response = await sync_to_async(_Response)(_environ(scope, body, extra_environ))
     try:
-        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.headers})
         chunks = await sync_to_async(response.next_chunks)() if response.streaming else response.chunks
         while chunks:
             for chunk in chunks:
