@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+from django.db import DatabaseError
 from django.http import HttpResponse
 
 wsgi_application = get_wsgi_application()  # sets Django up: the import below needs its apps
@@ -35,6 +37,7 @@ wsgi_application = get_wsgi_application()  # sets Django up: the import below ne
 from agents.api import long_poll  # noqa: E402
 
 POLL_SECONDS = 0.25
+logger = logging.getLogger("warden.asgi")
 
 
 class _Response:
@@ -189,7 +192,13 @@ async def _long_poll(scope: Any, receive: Any, send: Any) -> None:
             changed = False
             while not changed and time.monotonic() < deadline and not left.done():
                 await asyncio.wait({left}, timeout=min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
-                changed = not await sync_to_async(long_poll.awaits_reviewer)(pk)
+                try:
+                    changed = not await sync_to_async(long_poll.awaits_reviewer)(pk)
+                except DatabaseError:
+                    # Stop waiting and let the view answer: it reads the action again, or
+                    # Django's handler answers the failure as on any other request.
+                    logger.warning("long-poll on action %s: the status check failed", pk, exc_info=True)
+                    changed = True
         finally:
             left.cancel()
         if left.done() and not left.cancelled():

@@ -245,3 +245,89 @@ def test_a_streamed_response_arrives_whole(server: Server, settings) -> None:
     assert response.status == 200 and response.getheader("Content-Type") == "application/x-ndjson"
     events = [json.loads(line) for line in lines]
     assert len(events) == AuditEvent.objects.filter(seq__isnull=False).count() > 5
+
+
+def _asgi_get(path: str, token: str, receive_after_body: Any) -> list[Any]:
+    """Calls config/asgi.py in this process, as uvicorn would, and returns what it sent."""
+    import asyncio
+
+    from config.asgi import application
+
+    url, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    sent: list[Any] = []
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Any:
+        return messages.pop(0) if messages else await receive_after_body()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(application(scope, receive, send))
+    return sent
+
+
+def _in_process_pending() -> tuple[str, str]:
+    key = agent_key_create(AgentIdentity.objects.get(name="refund-bot"))
+    token = (
+        bearer(APIClient(), key).post("/api/v1/sessions/", {"workflow": "refund-triage"}, format="json").json()["token"]
+    )
+    pending = bearer(APIClient(), token).post(
+        "/api/v1/authorize", {"action": "crm.issue_refund", "params": REFUND}, format="json"
+    )
+    return token, pending.json()["action_request_id"]
+
+
+async def _never() -> Any:
+    import asyncio
+
+    await asyncio.Event().wait()  # the client stays
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_status_check_ends_the_wait_with_the_views_answer(demo, monkeypatch) -> None:
+    """The database fails while the loop waits: no bare 500 from the server, the view answers."""
+    from django.db import OperationalError
+
+    token, ar = _in_process_pending()
+    checks: list[str] = []
+
+    def failing(pk: Any) -> bool:
+        checks.append(pk)
+        raise OperationalError("the server closed the connection")
+
+    monkeypatch.setattr(long_poll, "awaits_reviewer", failing)
+    sent = _asgi_get(f"/api/v1/actions/{ar}?wait=20", token, _never)
+    assert len(checks) == 1  # the wait stopped at the first failure (it polls every 0.25 s otherwise)
+    start, body = sent[0], b"".join(message.get("body", b"") for message in sent[1:])
+    assert start["status"] == 200 and json.loads(body)["status"] == "awaiting_approval"
+    assert long_poll.HEADER_BYTES not in dict(start["headers"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_leaves_during_the_wait_gets_nothing_and_holds_nothing(demo, monkeypatch) -> None:
+    token, ar = _in_process_pending()
+    checks: list[str] = []
+    counted = long_poll.awaits_reviewer
+    monkeypatch.setattr(long_poll, "awaits_reviewer", lambda pk: checks.append(pk) or counted(pk))
+
+    async def leaves() -> Any:
+        return {"type": "http.disconnect"}
+
+    assert _asgi_get(f"/api/v1/actions/{ar}?wait=20", token, leaves) == []
+    assert len(checks) <= 1  # it stopped when the client left, not after 80 checks
+    assert ActionRequest.objects.get(pk=ar).status == ActionRequest.Status.AWAITING_APPROVAL
