@@ -4,6 +4,7 @@ answers what the view answers; the body cap the adapter adds answers as the API 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -201,10 +202,8 @@ def test_a_body_beyond_the_cap_is_refused_before_it_is_buffered(server: Server, 
     assert server.request("GET", "/healthz")[0] == 200
 
 
-@pytest.mark.django_db
-def test_on_the_loop_the_view_answers_at_once_and_asks_for_the_wait(demo, monkeypatch) -> None:
-    """The view's half: under config/asgi.py (its environ key, which no client can send) it does
-    not sleep; it answers the status and names the action and the seconds to wait."""
+def _in_process_pending() -> tuple[str, str]:
+    """A session (token) with one tier 3 action awaiting a reviewer, made through the API."""
     key = agent_key_create(AgentIdentity.objects.get(name="refund-bot"))
     token = (
         bearer(APIClient(), key).post("/api/v1/sessions/", {"workflow": "refund-triage"}, format="json").json()["token"]
@@ -212,7 +211,14 @@ def test_on_the_loop_the_view_answers_at_once_and_asks_for_the_wait(demo, monkey
     pending = bearer(APIClient(), token).post(
         "/api/v1/authorize", {"action": "crm.issue_refund", "params": REFUND}, format="json"
     )
-    ar = pending.json()["action_request_id"]
+    return token, pending.json()["action_request_id"]
+
+
+@pytest.mark.django_db
+def test_on_the_loop_the_view_answers_at_once_and_asks_for_the_wait(demo, monkeypatch) -> None:
+    """The view's half: under config/asgi.py (its environ key, which no client can send) it does
+    not sleep; it answers the status and names the action and the seconds to wait."""
+    token, ar = _in_process_pending()
     monkeypatch.setattr("agents.api.views.time.sleep", lambda seconds: pytest.fail("the view slept on the loop"))
     response = bearer(APIClient(), token).get(f"/api/v1/actions/{ar}?wait=30", **{long_poll.ON_LOOP: True})
     assert response.json()["status"] == "awaiting_approval"
@@ -249,8 +255,6 @@ def test_a_streamed_response_arrives_whole(server: Server, settings) -> None:
 
 def _asgi_get(path: str, token: str, receive_after_body: Any) -> list[Any]:
     """Calls config/asgi.py in this process, as uvicorn would, and returns what it sent."""
-    import asyncio
-
     from config.asgi import application
 
     url, _, query = path.partition("?")
@@ -281,20 +285,7 @@ def _asgi_get(path: str, token: str, receive_after_body: Any) -> list[Any]:
     return sent
 
 
-def _in_process_pending() -> tuple[str, str]:
-    key = agent_key_create(AgentIdentity.objects.get(name="refund-bot"))
-    token = (
-        bearer(APIClient(), key).post("/api/v1/sessions/", {"workflow": "refund-triage"}, format="json").json()["token"]
-    )
-    pending = bearer(APIClient(), token).post(
-        "/api/v1/authorize", {"action": "crm.issue_refund", "params": REFUND}, format="json"
-    )
-    return token, pending.json()["action_request_id"]
-
-
 async def _never() -> Any:
-    import asyncio
-
     await asyncio.Event().wait()  # the client stays
 
 
