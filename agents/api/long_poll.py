@@ -28,8 +28,9 @@ def awaits_reviewer(action_request_id: Any) -> bool:
 
 
 def may_wait(method: str, path: str) -> bool:
-    """Whether a request is an action status read, the one view that can ask for a wait."""
-    if method != "GET":
+    """Whether a request is an action status read, the one view that can ask for a wait.
+    HEAD too: Django serves it with the view's get, which would otherwise wait in the thread."""
+    if method not in ("GET", "HEAD"):
         return False
     from agents.api.views import ActionView
 

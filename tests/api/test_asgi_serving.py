@@ -172,6 +172,8 @@ def test_a_long_poll_that_runs_out_answers_the_status_and_refusals_stay_the_view
     status, headers, body = server.request("GET", f"/api/v1/actions/{ar}?wait=1", waiter)
     assert (status, body["status"]) == (200, "awaiting_approval")
     assert long_poll.HEADER.lower() not in headers
+    status, headers, body = server.request("HEAD", f"/api/v1/actions/{ar}?wait=1", waiter)
+    assert (status, body) == (200, None) and long_poll.HEADER.lower() not in headers
 
     status, headers, body = server.request("GET", f"/api/v1/actions/{ar}?wait=soon", waiter)
     assert status == 400 and headers["content-type"] == "application/problem+json" and "wait" in body["errors"]
@@ -253,7 +255,7 @@ def test_a_streamed_response_arrives_whole(server: Server, settings) -> None:
     assert len(events) == AuditEvent.objects.filter(seq__isnull=False).count() > 5
 
 
-def _asgi_get(path: str, token: str, receive_after_body: Any) -> list[Any]:
+def _asgi_get(path: str, token: str, receive_after_body: Any, method: str = "GET") -> list[Any]:
     """Calls config/asgi.py in this process, as uvicorn would, and returns what it sent."""
     from config.asgi import application
 
@@ -262,7 +264,7 @@ def _asgi_get(path: str, token: str, receive_after_body: Any) -> list[Any]:
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": url,
         "raw_path": url.encode(),
@@ -322,3 +324,17 @@ def test_a_client_that_leaves_during_the_wait_gets_nothing_and_holds_nothing(dem
     assert _asgi_get(f"/api/v1/actions/{ar}?wait=20", token, leaves) == []
     assert len(checks) <= 1  # it stopped when the client left, not after 80 checks
     assert ActionRequest.objects.get(pk=ar).status == ActionRequest.Status.AWAITING_APPROVAL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_head_long_poll_waits_on_the_loop_too(demo, monkeypatch) -> None:
+    """Django serves HEAD with the view's get: it must not sleep in the one sync thread."""
+    token, ar = _in_process_pending()
+    monkeypatch.setattr("agents.api.views.time.sleep", lambda seconds: pytest.fail("the view slept in the thread"))
+
+    async def leaves() -> Any:
+        return {"type": "http.disconnect"}
+
+    assert _asgi_get(f"/api/v1/actions/{ar}?wait=20", token, leaves, method="HEAD") == []
+    sent = _asgi_get(f"/api/v1/actions/{ar}?wait=0", token, _never, method="HEAD")
+    assert sent[0]["status"] == 200 and long_poll.HEADER_BYTES not in dict(sent[0]["headers"])
