@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
+from agents import prepared
 from agents.models import ActionRequest, AgentSession, SessionToken
 from audit.actors import GATEWAY
 
@@ -174,9 +175,7 @@ def action_open_claiming(
         f"({', '.join(str(f.column) for f in columns)}) SELECT {', '.join(['%s'] * len(columns))} FROM claimed "
         f"RETURNING 1) {insert_from('opened')}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*claim_params, *values, *event_values])
-        row = cursor.fetchone()
+    row = prepared.fetchone(connection, sql, [*claim_params, *values, *event_values])
     if row is None:
         return None
     event.pk = row[0]
@@ -262,9 +261,7 @@ def _action_move_in_one_statement(
     )
     params = [f.get_db_prep_save(changes[f.name], connection) for f in columns]
     params += [meta.pk.get_db_prep_value(ar.pk, connection), source, *event_values]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = prepared.fetchone(connection, sql, params)
     if row is None:
         raise IllegalTransition(f"action request {ar.pk} (moved meanwhile)", source, target)
     event.pk = row[0]

@@ -12,7 +12,7 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 import audit
-from agents import lifecycle, signals
+from agents import lifecycle, prepared, signals
 from agents.models import AgentSession, HumanHandoff, SecurityAlert, SessionToken
 from audit.actors import RUNNER, SWEEPER, WARDEN
 from governance import versions
@@ -208,7 +208,7 @@ _READS: tuple[tuple[type[models.Model], str, list[Any]], ...] = (
     (AgentIdentity, "a", list(AgentIdentity._meta.concrete_fields)),
     (Workflow, "w", list(Workflow._meta.concrete_fields)),
 )
-_prepared: dict[str, tuple[str, list[list[Any]]]] = {}  # by database alias: the SQL, each column's converters
+_built: dict[str, tuple[str, list[list[Any]]]] = {}  # by database alias: the SQL, each column's converters
 
 
 def _token_sql(conn: Any) -> str:
@@ -228,17 +228,15 @@ def _token_row(token_hash: str) -> SessionToken | None:
     """The token row with its session, agent and workflow attached; the session carries the
     policy version read in the same statement (`policy_version`)."""
     conn = connections[router.db_for_read(SessionToken)]
-    prepared = _prepared.get(conn.alias)
-    if prepared is None:
+    built = _built.get(conn.alias)
+    if built is None:
         converters = [
             [conn.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(conn) for f in fields]
             for _, alias, fields in _READS
         ]
-        prepared = _prepared[conn.alias] = (_token_sql(conn), converters)
-    sql, cached = prepared
-    with conn.cursor() as cursor:
-        cursor.execute(sql, [token_hash])
-        values = cursor.fetchone()
+        built = _built[conn.alias] = (_token_sql(conn), converters)
+    sql, cached = built
+    values = prepared.fetchone(conn, sql, [token_hash])
     if values is None:
         return None
     instances: list[Any] = []

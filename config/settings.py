@@ -176,6 +176,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if "NAME" in DATABASES["default"] and DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# The decision path's few statements are prepared on the server (agents/prepared.py, decision
+# 0021); 0 for a transaction-mode pooler that does not keep prepared statements.
+WARDEN_DB_PREPARED_STATEMENTS = env_bool("WARDEN_DB_PREPARED_STATEMENTS", True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -10,6 +10,12 @@ admin.site.site_header = "Warden administration"
 admin.site.login = RedirectView.as_view(url="/accounts/login/", query_string=True)  # one login page
 
 urlpatterns = [
+    # First: Django tries the patterns in order on every request, and the decision API and the
+    # probes are the hot paths (no other pattern matches these prefixes).
+    path("api/v1/", include("agents.api.urls")),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("", views.home, name="home"),
     path("accounts/login/", views.login_view, name="login"),
     path("accounts/logout/", views.logout_view, name="logout"),
@@ -18,13 +24,9 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("", include("console.urls")),
     path("", include("web.audit_urls")),
-    path("api/v1/", include("agents.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("", include("demo_systems.urls")),  # the demo systems' record pages (record links)
-    path("healthz", ops.healthz, name="healthz"),
-    path("readyz", ops.readyz, name="readyz"),
-    path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

@@ -121,3 +121,37 @@ def test_an_event_that_cannot_be_written_leaves_no_action_and_no_claim(start_ses
     assert not ActionRequest.objects.filter(session=session).exists()
     assert AgentSession.objects.get(pk=session.pk).facts_seq == session.facts_seq
     assert _events(session, "action.allowed") == 0
+
+
+def _prepared_on_this_connection() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_token_read_and_the_claim_are_prepared_statements(start_session) -> None:
+    """Decision 0021: planned once per connection, and still in the query log as written."""
+    session, token = start_session()
+    connection.close()  # a connection of its own: nothing prepared yet
+    gateway.authorize(token, "crm.get_customer", READ, tool_use_id="t0", execute=False)
+    prepared = _prepared_on_this_connection()
+    assert any("agents_sessiontoken" in s for s in prepared), prepared
+    assert any(s.startswith("WITH claimed AS (UPDATE") for s in prepared), prepared
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as log:
+        result = gateway.authorize(token, "crm.get_customer", READ, tool_use_id="t1", execute=False)
+    assert result.decision == "allow"
+    logged = [q["sql"] for q in log.captured_queries]
+    assert len(logged) == 2 and "agents_sessiontoken" in logged[0] and logged[1].startswith("WITH claimed"), logged
+
+
+def test_prepared_statements_can_be_turned_off(start_session, settings) -> None:
+    """WARDEN_DB_PREPARED_STATEMENTS=0, for a pooler that does not keep them: the same calls,
+    nothing prepared."""
+    settings.WARDEN_DB_PREPARED_STATEMENTS = False
+    session, token = start_session()
+    connection.close()
+    result = gateway.authorize(token, "crm.get_customer", READ, tool_use_id="t0", execute=False)
+    assert (result.decision, result.status) == ("allow", "allowed")
+    assert _prepared_on_this_connection() == []
