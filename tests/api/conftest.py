@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import django_ratelimit.core
 import pytest
 from rest_framework.test import APIClient
 
@@ -40,3 +42,13 @@ def start(api, agent_key):
 @pytest.fixture
 def compliance_token(db) -> str:
     return api_token_create(make_user("carol", "compliance"), "siem export")
+
+
+@pytest.fixture
+def one_rate_window(monkeypatch) -> int:
+    """The API's limits count per window (django-ratelimit's fixed windows): a test that counts
+    to a limit runs inside one window, so that a window's edge never falls between its requests.
+    Returns when the window ends (Unix time)."""
+    end = int(time.time()) + 45
+    monkeypatch.setattr(django_ratelimit.core, "_get_window", lambda value, period: end)
+    return end

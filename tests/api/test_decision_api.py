@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -89,7 +91,7 @@ def test_a_token_of_one_session_cannot_touch_another_sessions_action(start) -> N
     assert AuditEvent.objects.filter(kind="api.cross_session_refused").count() == 1
 
 
-def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -> None:
+def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings, one_rate_window) -> None:
     """Counted in Redis, as in production (WARDEN_CACHE_URL), so every web worker shares them."""
     from rest_framework.throttling import SimpleRateThrottle
 
@@ -106,7 +108,9 @@ def test_rate_limits_answer_429_with_retry_after(start, monkeypatch, settings) -
     codes = [authorize(token, "crm.get_customer", {"customer_id": "C-1001"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     limited = authorize(token, "crm.get_customer", {"customer_id": "C-1001"})
-    assert int(limited["Retry-After"]) >= 1 and limited.json()["type"] == "urn:warden:problem:rate-limited"
+    # Retry-After: when the window ends, so that the caller waits no longer than it must.
+    assert 1 <= int(limited["Retry-After"]) <= one_rate_window - int(time.time()) + 1
+    assert limited.json()["type"] == "urn:warden:problem:rate-limited"
     cache.clear()
 
 

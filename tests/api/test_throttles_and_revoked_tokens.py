@@ -25,7 +25,7 @@ RATES = {"agent": "1000/min", "session": "1000/min", "person": "1000/min", "addr
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters() -> Iterator[None]:
+def fresh_counters(one_rate_window) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
@@ -103,3 +103,14 @@ def test_a_revoked_personal_token_raises_an_alert(compliance_token) -> None:
     assert bearer(APIClient(), compliance_token).get("/api/v1/audit/events").status_code == 401
     alert = SecurityAlert.objects.get(kind=SecurityAlert.Kind.REVOKED_TOKEN)
     assert alert.details["user"] == "carol"
+
+
+def test_the_limit_counts_every_request_of_the_window_at_any_rate(start, monkeypatch) -> None:
+    """A counter per key and window, not a list of every request: a limit far above the
+    traffic still counts each request, and the request past it is refused."""
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**RATES, "session": "40/min"})
+    token = start()["token"]
+    client = bearer(APIClient(), token)
+    body = {"action": "crm.get_customer", "params": {"customer_id": "C-1001"}}
+    codes = [client.post("/api/v1/authorize", body, format="json").status_code for _ in range(41)]
+    assert codes == [200] * 40 + [429]

@@ -21,7 +21,7 @@ RATES = {"agent": "1000/min", "session": "1000/min", "person": "1000/min", "addr
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters() -> Iterator[None]:
+def fresh_counters(one_rate_window) -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
