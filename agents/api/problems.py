@@ -36,6 +36,7 @@ def handler(exc: Exception, context: dict[str, Any]) -> Response | None:
         413: "too-large",
         415: "unsupported-media-type",
         429: "rate-limited",
+        503: "unavailable",
     }.get(response.status_code, "error")
     data = response.data
     if isinstance(exc, (Http404, exceptions.NotFound)):

@@ -14,14 +14,27 @@ to the limit; across a window's edge a caller can send up to twice the limit in 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.api.auth import AgentPrincipal
+
+logger = logging.getLogger("warden.api")
+
+
+class RateLimitsUnavailable(APIException):
+    """The counters' store (WARDEN_CACHE_URL) cannot be reached: refuse, decide nothing."""
+
+    status_code = 503
+    default_detail = "the rate-limit counters cannot be reached; nothing was done, try again later"
+    default_code = "unavailable"
 
 
 class _WindowThrottle(SimpleRateThrottle):
@@ -36,13 +49,17 @@ class _WindowThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        usage = get_usage(
-            request,
-            group=self.scope,
-            key=lambda group, req: key,
-            rate=self.parse_rate(self.rate),
-            increment=True,
-        )
+        try:
+            usage = get_usage(
+                request,
+                group=self.scope,
+                key=lambda group, req: key,
+                rate=self.parse_rate(self.rate),
+                increment=True,
+            )
+        except RedisError as exc:
+            logger.error("rate-limit counters unreachable (WARDEN_CACHE_URL): %s", exc)
+            raise RateLimitsUnavailable() from None
         if usage is None:  # RATELIMIT_ENABLE is off
             return True
         self.retry_after = max(int(usage["time_left"]), 1)

@@ -114,3 +114,23 @@ def test_the_limit_counts_every_request_of_the_window_at_any_rate(start, monkeyp
     body = {"action": "crm.get_customer", "params": {"customer_id": "C-1001"}}
     codes = [client.post("/api/v1/authorize", body, format="json").status_code for _ in range(41)]
     assert codes == [200] * 40 + [429]
+
+
+def test_unreachable_rate_limit_counters_refuse_with_a_clear_503(start, settings) -> None:
+    """Fail closed, and say why: with WARDEN_CACHE_URL's Redis down nothing is decided."""
+    from agents.models import ActionRequest
+
+    token = start()["token"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    settings.RATELIMIT_USE_CACHE = "down"  # where django-ratelimit counts (a port nothing listens on)
+    client = bearer(APIClient(), token)
+    body = {"action": "crm.get_customer", "params": {"customer_id": "C-1001"}}
+    answer = client.post("/api/v1/authorize", body, format="json")
+    assert answer.status_code == 503, answer.content
+    assert answer["Content-Type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:warden:problem:unavailable"
+    assert "rate-limit counters" in answer.json()["detail"]
+    assert not ActionRequest.objects.exists()
