@@ -208,7 +208,9 @@ _READS: tuple[tuple[type[models.Model], str, list[Any]], ...] = (
     (AgentIdentity, "a", list(AgentIdentity._meta.concrete_fields)),
     (Workflow, "w", list(Workflow._meta.concrete_fields)),
 )
-_built: dict[str, tuple[str, list[list[Any]]]] = {}  # by database alias: the SQL, each column's converters
+# By database alias: the SQL; the columns that have converters, with them (on PostgreSQL few
+# do, so the loop below skips the rest); each model's attribute names and columns' slice.
+_built: dict[str, tuple[str, list[tuple[int, list[Any], Any]], list[tuple[Any, list[str], slice]]]] = {}
 
 
 def _token_sql(conn: Any) -> str:
@@ -224,37 +226,41 @@ def _token_sql(conn: Any) -> str:
     )
 
 
+def _build(conn: Any) -> tuple[str, list[tuple[int, list[Any], Any]], list[tuple[Any, list[str], slice]]]:
+    conversions, models_at, at = [], [], 0
+    for model, alias, fields in _READS:
+        for field in fields:
+            column = field.get_col(alias)
+            converters = conn.ops.get_db_converters(column) + field.get_db_converters(conn)
+            if converters:
+                conversions.append((at, converters, column))
+            at += 1
+        models_at.append((model, [f.attname for f in fields], slice(at - len(fields), at)))
+    built = _built[conn.alias] = (_token_sql(conn), conversions, models_at)
+    return built
+
+
 def _token_row(token_hash: str) -> SessionToken | None:
     """The token row with its session, agent and workflow attached; the session carries the
     policy version read in the same statement (`policy_version`)."""
     conn = connections[router.db_for_read(SessionToken)]
-    built = _built.get(conn.alias)
-    if built is None:
-        converters = [
-            [conn.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(conn) for f in fields]
-            for _, alias, fields in _READS
-        ]
-        built = _built[conn.alias] = (_token_sql(conn), converters)
-    sql, cached = built
-    values = prepared.fetchone(conn, sql, [token_hash])
-    if values is None:
+    built = _built.get(conn.alias) or _build(conn)
+    sql, conversions, models_at = built
+    row = prepared.fetchone(conn, sql, [token_hash])
+    if row is None:
         return None
-    instances: list[Any] = []
-    at = 0
-    for (model, alias, fields), converters in zip(_READS, cached, strict=True):
-        row = []
-        for field, field_converters in zip(fields, converters, strict=True):
-            value = values[at]
-            at += 1
-            if value is not None:
-                for converter in field_converters:
-                    value = converter(value, field.get_col(alias), conn)
-            row.append(value)
-        instances.append(model.from_db(conn.alias, [f.attname for f in fields], row))
+    values = list(row)
+    for at, converters, column in conversions:
+        value = values[at]
+        if value is not None:
+            for converter in converters:
+                value = converter(value, column, conn)
+            values[at] = value
+    instances = [model.from_db(conn.alias, attnames, values[columns]) for model, attnames, columns in models_at]
     token_row, session, agent, workflow = instances
     session.agent = agent
     session.workflow = workflow
-    setattr(session, "policy_version", values[at])  # noqa: B010 - read by the gateway's caches
+    setattr(session, "policy_version", values[-1])  # noqa: B010 - read by the gateway's caches
     token_row.session = session
     return token_row
 

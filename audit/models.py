@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+SEQUENCED = Q(seq__isnull=False)
+
 GENESIS_HASH = "0" * 64
 
 
@@ -34,12 +36,17 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["seq"]
         indexes = [
-            models.Index(fields=["kind", "seq"], name="audit_kind_seq"),
+            # The audit browser's filters, which read sequenced events only (audit.search):
+            # partial, so that writing an event (on every tool call's path) updates none of
+            # them; the sequencer's UPDATE that numbers the event adds it (decision 0022).
+            models.Index(fields=["kind", "seq"], condition=SEQUENCED, name="audit_kind_sequenced"),
+            models.Index(fields=["actor", "seq"], condition=SEQUENCED, name="audit_actor_sequenced"),
+            models.Index(fields=["workflow", "seq"], condition=SEQUENCED, name="audit_workflow_sequenced"),
+            models.Index(fields=["system", "seq"], condition=SEQUENCED, name="audit_system_sequenced"),
+            models.Index(fields=["outcome", "seq"], condition=SEQUENCED, name="audit_outcome_sequenced"),
+            models.Index(fields=["action", "seq"], condition=SEQUENCED, name="audit_action_sequenced"),
+            # Whole: a session's events are also read before the sequencer has numbered them.
             models.Index(fields=["session", "seq"], name="audit_session_seq"),
-            models.Index(fields=["actor", "seq"], name="audit_actor_seq"),
-            models.Index(fields=["workflow", "seq"], name="audit_workflow_seq"),
-            models.Index(fields=["system", "seq"], name="audit_system_seq"),
-            models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
             # What the sequencer reads: the few events not yet in the tree.
             models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsequenced"),
         ]
