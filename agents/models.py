@@ -150,7 +150,16 @@ class ActionRequest(models.Model):
                 name="action_request_tool_use_once",
             )
         ]
-        indexes = [models.Index(fields=["status", "expires_at"], name="action_status_expiry")]
+        indexes = [
+            # What the sweeper, the queue and the recovery read: the actions a person has still
+            # to decide or that wait to run. Partial, so that a tier 1 call's row enters no
+            # such entry (decision 0022).
+            models.Index(
+                fields=["status", "expires_at"],
+                condition=models.Q(status__in=["awaiting_approval", "approved"]),
+                name="action_open_expiry",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} (tier {self.tier}, {self.status})"
