@@ -44,3 +44,78 @@ def test_every_column_filter_of_the_browser_uses_its_index(column: str) -> None:
         plan = events.order_by("-seq")[:101].explain()
     expected = "audit_session_seq" if column == "session" else f"audit_{column}_sequenced"
     assert expected in plan, plan
+
+
+RERUN = r"""
+import django
+
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+
+call_command("migrate", "audit", "0005", verbosity=0)
+with connection.cursor() as cursor:
+    # An interrupted run of 0006: one new index built, one left INVALID (a unique build that
+    # failed on duplicate rows stands in for a build cut short), the migration unrecorded.
+    cursor.execute("CREATE INDEX audit_kind_sequenced ON audit_auditevent (kind, seq) WHERE seq IS NOT NULL")
+    for _ in range(2):
+        cursor.execute(
+            "INSERT INTO audit_auditevent (at, kind, actor, session, workflow, system, data_type, action, outcome,"
+            " details, hash, legacy_prev_hash, legacy_hmac) VALUES (now(), 'k', 'same', '', '', '', '', '', 'ok',"
+            " '{}', '', '', '')"
+        )
+try:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE UNIQUE INDEX CONCURRENTLY audit_actor_sequenced ON audit_auditevent (actor)")
+except Exception:
+    pass
+with connection.cursor() as cursor:
+    cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'audit_actor_sequenced'::regclass")
+    assert cursor.fetchone() == (False,)
+call_command("migrate", verbosity=0)
+with connection.cursor() as cursor:
+    cursor.execute(
+        "SELECT c.relname, i.indisvalid, i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname LIKE 'audit\\_%%\\_sequenced'"
+    )
+    found = {name: (valid, unique) for name, valid, unique in cursor.fetchall()}
+assert found == {f"audit_{c}_sequenced": (True, False) for c in ("kind", "actor", "workflow", "system", "outcome", "action")}, found
+print("migrated again")
+"""
+
+
+@pytest.mark.integration
+def test_an_interrupted_index_migration_completes_when_run_again(tmp_path) -> None:
+    """README, Operating: run `migrate` again; it keeps what was built and rebuilds what
+    PostgreSQL left INVALID. On a database of its own: the test database is migrated already."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psycopg
+
+    db = connection.settings_dict
+    host, port, user = db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["USER"]
+    name = f"{db['NAME']}_rerun"
+    with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{user}@{host}:{port}/{name}",
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "WARDEN_DATA_DIR": str(tmp_path),
+        "WARDEN_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "PYTHONPATH": str(root),
+    }
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", RERUN], cwd=root, env=env, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        with psycopg.connect(host=host, port=port, user=user, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "migrated again" in result.stdout
