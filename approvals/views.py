@@ -20,7 +20,7 @@ from approvals import policies, services
 from approvals.models import ApprovalDecision
 from governance.actors import Actor
 from governance.models import AgentIdentity, System, Workflow
-from governance.oidc import stepup_satisfied, stepup_url
+from governance.oidc import safe_next, stepup_satisfied, stepup_url
 
 PAGE_SIZE = 50
 
@@ -364,7 +364,7 @@ def alert_update(request: HttpRequest, pk: int, status: str) -> HttpResponse:
         messages.success(request, f"Alert {status}.")
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("back") or reverse("approvals:alerts"))
+    return redirect(safe_next(request, request.POST.get("back"), reverse("approvals:alerts")))
 
 
 @login_required

@@ -20,7 +20,7 @@ from approvals.views import stepup_redirect
 from console import provisioning, workflow_form
 from governance import services
 from governance.models import ActionType, AgentIdentity, ContextRule, DataObject, ServiceCredential, Workflow
-from governance.oidc import stepup_satisfied
+from governance.oidc import safe_next, stepup_satisfied
 from governance.roles import Capability, can
 
 
@@ -41,12 +41,14 @@ def stepped_up(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not stepup_satisfied(request.session):
             # The form is kept and sent again after the sign-in (approvals.stepup).
-            return stepup_redirect(request, request.POST.get("back") or reverse("console:provisioning"))
+            return stepup_redirect(
+                request, safe_next(request, request.POST.get("back"), reverse("console:provisioning"))
+            )
         try:
             return view(request, *args, **kwargs)
         except DecisionRefused as exc:
             messages.error(request, str(exc))
-            return redirect(request.POST.get("back") or reverse("console:provisioning"))
+            return redirect(safe_next(request, request.POST.get("back"), reverse("console:provisioning")))
 
     return wrapped
 

@@ -160,6 +160,17 @@ class StepUpAuthenticationRequestView(OIDCAuthenticationRequestView):
         return params
 
 
+def safe_next(request: Any, value: str | None, default: str) -> str:
+    """Where to send a person next, from a value the browser sent (a form's `back`, a `next`
+    query): only a path or URL of this host (over HTTPS when the request was), else `default`.
+    Every redirect to a submitted address goes through here, so none leads off the site."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, require_https=request.is_secure()):
+        return value
+    return default
+
+
 def stepup_url(request: Any, next_path: str) -> str:
     """Where to send a person for a fresh MFA sign-in, coming back to next_path."""
     from urllib.parse import urlencode

@@ -6,12 +6,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 import audit
 from governance.models import AgentIdentity, Workflow
-from governance.oidc import SESSION_AUTH_CONTEXT, logout_url
+from governance.oidc import SESSION_AUTH_CONTEXT, logout_url, safe_next
 
 
 @login_required
@@ -32,9 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest, value: str | None) -> str:
-    if value and url_has_allowed_host_and_scheme(value, {request.get_host()}, require_https=request.is_secure()):
-        return value
-    return settings.LOGIN_REDIRECT_URL
+    return safe_next(request, value, settings.LOGIN_REDIRECT_URL)
 
 
 @require_http_methods(["GET", "POST"])
