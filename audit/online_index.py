@@ -25,12 +25,8 @@ class AddIndexOnline(AddIndexConcurrently):
         if schema_editor.connection.vendor != "postgresql":
             migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
             return
-        valid = _index_valid(schema_editor, self.index.name)
-        if valid:
-            return  # built by an earlier, interrupted run of this migration
-        if valid is False:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.index.name)}")
-        super().database_forwards(app_label, schema_editor, from_state, to_state)
+        if _rebuild_needed(schema_editor, self.index.name):
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
@@ -49,10 +45,19 @@ class RemoveIndexOnline(RemoveIndexConcurrently):
             migrations.RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
+        if schema_editor.connection.vendor != "postgresql":
             migrations.RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+        elif _rebuild_needed(schema_editor, self.name):
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+def _rebuild_needed(schema_editor: Any, name: str) -> bool:
+    """Whether the index `name` must be built: it is missing, or INVALID (then it is dropped
+    here first). A valid one was built by an earlier, interrupted run."""
+    valid = _index_valid(schema_editor, name)
+    if valid is False:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
+    return not valid
 
 
 def _index_valid(schema_editor: Any, name: str) -> bool | None:

@@ -38,8 +38,9 @@ def parse_when(value: str, *, end: bool = False) -> datetime | None:
 
 
 def filtered(params: Any) -> tuple[QuerySet[AuditEvent], dict[str, str], list[str]]:
-    """Sequenced events matching the browser's filters (the API's too). Every filter uses an
-    index that leads with its column. Events still waiting for the sequencer are left out:
+    """Sequenced events matching the browser's filters (the API's too). Every filter on one
+    column's value uses an index that leads with that column (decision 0022); `agent`, `q` and
+    a `kind` prefix are scans bounded by the page. Events still waiting for the sequencer are left out:
     they have no place in the log yet, and keyset pages run on seq."""
     values = {key: (params.get(key) or "").strip() for key in (*FILTERS, "since", "until")}
     errors: list[str] = []

@@ -33,6 +33,16 @@ def agents_in_scope(scope: str, value: str) -> QuerySet[AgentIdentity]:
     return agents
 
 
+def _sequenced_then_pending(**filters: Any) -> tuple[QuerySet[AuditEvent], QuerySet[AuditEvent]]:
+    """The events matching `filters`: those in the log, in log order, then the few the sequencer
+    has not numbered yet, in write order. Two queries, each on its index: the kind indexes hold
+    sequenced events only and `audit_unsequenced` the others (decision 0022)."""
+    return (
+        AuditEvent.objects.filter(seq__isnull=False, **filters).order_by("seq"),
+        AuditEvent.objects.filter(seq__isnull=True, **filters).order_by("id"),
+    )
+
+
 def effective_access(agent: AgentIdentity) -> dict[str, Any]:
     """Workflows, grants (each with its last use), tiers, credentials and the agent's last use."""
     since = timezone.now() - timedelta(days=UNUSED_DAYS)
@@ -40,19 +50,15 @@ def effective_access(agent: AgentIdentity) -> dict[str, Any]:
     # Every path that uses a grant writes one of these, naming the agent whoever the actor was:
     # the runner (executing, executed), an external runtime (allowed, reported), a reviewer's
     # approval of a tier 3 call (released).
-    events = (
-        AuditEvent.objects.filter(kind__in=USE_KINDS, details__agent=agent.name, at__gte=since)
-        .order_by("id")
-        .values_list("workflow", "details", "at")
-    )
-    for workflow_name, details, at in events.iterator():
-        for obj, mode in (details or {}).get("grants_used", []):
-            used[(workflow_name, obj, mode)] = at.isoformat()
+    # Oldest first, so that each grant ends with its latest use.
+    for events in _sequenced_then_pending(kind__in=USE_KINDS, details__agent=agent.name, at__gte=since):
+        for workflow_name, details, at in events.values_list("workflow", "details", "at").iterator():
+            for obj, mode in (details or {}).get("grants_used", []):
+                used[(workflow_name, obj, mode)] = at.isoformat()
+    sequenced, pending = _sequenced_then_pending(kind="session.started", details__agent=agent.name)
     last = (
-        AuditEvent.objects.filter(kind="session.started", details__agent=agent.name)
-        .order_by("-id")
-        .values_list("at", flat=True)
-        .first()
+        pending.reverse().values_list("at", flat=True).first()
+        or sequenced.reverse().values_list("at", flat=True).first()
     )
     workflows: list[dict[str, Any]] = []
     systems: set[str] = set()

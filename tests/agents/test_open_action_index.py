@@ -39,3 +39,15 @@ def test_the_open_action_queries_use_it(query) -> None:
         cursor.execute("SET LOCAL enable_seqscan = off")  # the table is tiny: ask what could be used
         plan = query().explain()
     assert "action_open_expiry" in plan, plan
+
+
+@pytest.mark.parametrize("outcome", ["", "rejected"])
+def test_the_reviewers_history_uses_its_own_index(outcome: str) -> None:
+    """approvals' history: decided tier 3 requests, newest first, optionally by outcome."""
+    history = ActionRequest.objects.filter(tier=3).exclude(status=Status.AWAITING_APPROVAL)
+    if outcome:
+        history = history.filter(status=outcome)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = history.order_by("-created_at")[:25].explain()
+    assert "action_reviewed_newest" in plan, plan
