@@ -30,14 +30,10 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _safe_next(request: HttpRequest, value: str | None) -> str:
-    return safe_next(request, value, settings.LOGIN_REDIRECT_URL)
-
-
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     """OIDC sign-in, and a password form only when WARDEN_DEV_LOGIN=1 (clearly marked)."""
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), settings.LOGIN_REDIRECT_URL)
     form = AuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
         if not settings.WARDEN_DEV_LOGIN:
