@@ -5,7 +5,9 @@ client address for everyone, checked before authentication so that a flood of fo
 revoked tokens is limited too (DRF checks throttles only after authentication succeeds).
 
 Each limit is a counter per key and window (django-ratelimit's fixed windows, each key's window
-offset by a hash of the key), one atomic add-or-increment in the cache per request. DRF's own
+offset by a hash of the key): per request an add that starts the window's count, else an
+increment, each atomic (with Redis three commands, as Django's incr checks the key first:
+decision 0022). DRF's own
 throttle keeps every request's timestamp for the window and rewrites that list on each request:
 at the rates a busy runtime needs (600/s is 36,000 a minute) that cost about a millisecond a
 request per limit, more than the decision itself (measured, decision 0021). A window admits up
